@@ -1,0 +1,176 @@
+// Command berth is a self-hosted managed Kubernetes service that speaks
+// the Amazon EKS API.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berthproject/berth/internal/controlplane/child"
+	"github.com/berthproject/berth/internal/controlplane/components"
+	"github.com/berthproject/berth/internal/daemon"
+)
+
+// version is set with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `berth: the Amazon EKS API on your own machine.
+
+Usage:
+  berth serve [--data-dir DIR] [--listen HOST:PORT] [--region R] [--account-id N]
+  berth kubeconfig NAME [--data-dir DIR]
+  berth version
+
+Default data dir: $BERTH_DATA_DIR, else ~/.berth. Default listen address: 127.0.0.1:4800.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(ctx, os.Args[2:])
+	case "kubeconfig":
+		err = kubeconfigCmd(os.Args[2:], os.Stdout)
+	case "version", "--version":
+		fmt.Printf("berth %s (Kubernetes %s, versions %s)\n", version, kubernetesVersion(), strings.Join(components.SupportedVersions(), ", "))
+	case "controlplane":
+		err = controlplaneCmd(ctx, os.Args[2:])
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "berth: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "berth: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("BERTH_DATA_DIR"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".berth"
+	}
+	return filepath.Join(home, ".berth")
+}
+
+// kubernetesVersion is the compiled-in k8s.io/kubernetes module version.
+func kubernetesVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == "k8s.io/kubernetes" {
+				return strings.TrimPrefix(m.Version, "v")
+			}
+		}
+	}
+	return "unknown"
+}
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("berth "+name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	return fs
+}
+
+func serve(ctx context.Context, args []string) error {
+	fs := newFlags("serve")
+	dataDir := fs.String("data-dir", defaultDataDir(), "directory for berth's state")
+	listen := fs.String("listen", "127.0.0.1:4800", "address of the AWS API endpoint")
+	region := fs.String("region", "us-east-1", "AWS region berth serves")
+	account := fs.String("account-id", "000000000000", "AWS account id")
+	hold := fs.Duration("describe-hold", 10*time.Second, "how long DescribeCluster may wait for a transitional state to end (0 disables)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	if *hold < 0 || *hold > time.Minute {
+		return fmt.Errorf("--describe-hold must be between 0 and 1m")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	return daemon.Run(ctx, daemon.Config{
+		DataDir:      *dataDir,
+		Listen:       *listen,
+		Region:       *region,
+		Account:      *account,
+		Executable:   exe,
+		Versions:     components.SupportedVersions(),
+		BinaryPatch:  kubernetesVersion(),
+		DescribeHold: *hold,
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Out:          os.Stdout,
+	})
+}
+
+func kubeconfigCmd(args []string, out io.Writer) error {
+	fs := newFlags("kubeconfig")
+	dataDir := fs.String("data-dir", defaultDataDir(), "berth's data directory")
+	// Accept NAME before or after the flags.
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if name == "" && fs.NArg() == 1 {
+		name = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return fmt.Errorf("kubeconfig takes one cluster name")
+	}
+	if name == "" {
+		return fmt.Errorf("usage: berth kubeconfig NAME [--data-dir DIR]")
+	}
+	kc, err := daemon.AdminKubeconfig(*dataDir, name)
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(kc)
+	return err
+}
+
+func controlplaneCmd(ctx context.Context, args []string) error {
+	fs := newFlags("controlplane")
+	spec := fs.String("config", "", "the control-plane spec written by the daemon")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *spec == "" {
+		return fmt.Errorf("controlplane is started by berth serve; it needs --config")
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return child.Run(ctx, *spec, log)
+}

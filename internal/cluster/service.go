@@ -1,0 +1,584 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/berthproject/berth/internal/apierror"
+	"github.com/berthproject/berth/internal/store"
+	"github.com/berthproject/berth/internal/versions"
+	"github.com/berthproject/berth/internal/vpc"
+)
+
+// Store is what the service needs of berth's store.
+type Store interface {
+	Get(ctx context.Context, kind, key string) (store.Record, error)
+	List(ctx context.Context, kind, prefix string) ([]store.Record, error)
+	Apply(ctx context.Context, ops ...store.Op) (uint64, error)
+}
+
+// Config wires a Service.
+type Config struct {
+	Store    Store
+	Network  *vpc.Network
+	Versions *versions.Catalog
+	Account  string
+	Region   string
+	// MaxClusters is the per-region cluster quota (EKS: 100).
+	MaxClusters int
+	Now         func() time.Time
+}
+
+// Service implements the cluster operations of the EKS API.
+type Service struct {
+	cfg Config
+}
+
+// New checks cfg and returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Network == nil || cfg.Versions == nil {
+		return nil, errors.New("cluster: Store, Network and Versions are required")
+	}
+	if cfg.Account == "" || cfg.Region == "" {
+		return nil, errors.New("cluster: Account and Region are required")
+	}
+	if cfg.MaxClusters == 0 {
+		cfg.MaxClusters = 100
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// ARN returns the ARN of a cluster name.
+func (s *Service) ARN(name string) string {
+	return fmt.Sprintf("arn:aws:eks:%s:%s:cluster/%s", s.cfg.Region, s.cfg.Account, name)
+}
+
+// Versions returns the catalog the service offers.
+func (s *Service) Versions() *versions.Catalog { return s.cfg.Versions }
+
+// Now returns the service's clock reading.
+func (s *Service) Now() time.Time { return s.cfg.Now() }
+
+// CreateInput is a validated-by-Create CreateCluster request.
+type CreateInput struct {
+	Name               string
+	Version            string
+	RoleARN            string
+	SubnetIDs          []string
+	SecurityGroupIDs   []string
+	EndpointPublic     *bool
+	EndpointPrivate    *bool
+	PublicAccessCIDRs  []string
+	ServiceIPv4CIDR    string
+	IPFamily           string
+	Logging            []LogSetup
+	ClientRequestToken string
+	Tags               map[string]string
+	Access             *AccessInput
+	SupportType        string
+	DeletionProtection *bool
+	ZonalShift         *bool
+	Encryption         []Encryption
+	ELBEnabled         *bool
+	// Unsupported names request members berth does not implement
+	// (outpostConfig, remoteNetworkConfig, computeConfig...).
+	Unsupported []string
+}
+
+// AccessInput is accessConfig in a request.
+type AccessInput struct {
+	BootstrapClusterCreatorAdminPermissions *bool
+	AuthenticationMode                      string
+}
+
+func invalid(format string, args ...any) *apierror.Error {
+	return apierror.New(apierror.InvalidParameter, format, args...)
+}
+
+// Create validates a CreateCluster request and records the cluster as
+// CREATING. A repeated request with the same clientRequestToken returns
+// the cluster the first one created.
+func (s *Service) Create(ctx context.Context, in CreateInput) (*Cluster, error) {
+	if err := validateName(in.Name); err != nil {
+		return nil, err
+	}
+	if existing, _, err := s.get(ctx, in.Name); err == nil {
+		if in.ClientRequestToken != "" && existing.ClientRequestToken == in.ClientRequestToken {
+			return existing, nil
+		}
+		return nil, apierror.New(apierror.ResourceInUse, "Cluster already exists with name: %s", in.Name).With("clusterName", in.Name)
+	} else if !apierror.IsKind(err, apierror.ResourceNotFound) {
+		return nil, err
+	}
+	c, err := s.build(in)
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.cfg.Store.List(ctx, KindCluster, "")
+	if err != nil {
+		return nil, fmt.Errorf("listing clusters: %w", err)
+	}
+	if len(all) >= s.cfg.MaxClusters {
+		return nil, apierror.New(apierror.ResourceLimit, "Cluster limit exceeded for account %s in region %s (%d clusters)", s.cfg.Account, s.cfg.Region, s.cfg.MaxClusters).With("clusterName", in.Name)
+	}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.cfg.Store.Apply(ctx, store.Op{Kind: KindCluster, Key: c.Name, Value: raw, Create: true}); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return nil, apierror.New(apierror.ResourceInUse, "Cluster already exists with name: %s", in.Name).With("clusterName", in.Name)
+		}
+		return nil, fmt.Errorf("storing cluster %s: %w", c.Name, err)
+	}
+	return c, nil
+}
+
+func validateName(name string) error {
+	if name == "" {
+		return invalid("The cluster name must not be empty.")
+	}
+	if len(name) > 100 {
+		return invalid("The cluster name %q is too long: it can have at most 100 characters.", name)
+	}
+	for i, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || (i > 0 && (r == '-' || r == '_'))
+		if !ok {
+			return invalid("The cluster name %q is invalid: it must start with an alphanumeric character and contain only alphanumeric characters, hyphens and underscores ([0-9A-Za-z][A-Za-z0-9\\-_]*).", name)
+		}
+	}
+	return nil
+}
+
+func (s *Service) build(in CreateInput) (*Cluster, error) {
+	if len(in.Unsupported) > 0 {
+		return nil, invalid("berth does not support %s.", strings.Join(in.Unsupported, ", "))
+	}
+	version := in.Version
+	if version == "" {
+		version = s.cfg.Versions.Default().Minor
+	}
+	if _, ok := s.cfg.Versions.Get(version); !ok {
+		return nil, invalid("unsupported Kubernetes version %s. Supported versions: %s", version, strings.Join(s.cfg.Versions.Minors(), ", "))
+	}
+	if err := validateRoleARN(in.RoleARN); err != nil {
+		return nil, err
+	}
+	vpcCfg, err := s.validateVPC(in)
+	if err != nil {
+		return nil, err
+	}
+	netCfg, err := s.validateNetwork(in)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return nil, err
+	}
+	logging, err := normalizeLogging(in.Logging)
+	if err != nil {
+		return nil, err
+	}
+	access := AccessConfig{BootstrapClusterCreatorAdminPermissions: true, AuthenticationMode: "API_AND_CONFIG_MAP"}
+	if in.Access != nil {
+		if in.Access.BootstrapClusterCreatorAdminPermissions != nil {
+			access.BootstrapClusterCreatorAdminPermissions = *in.Access.BootstrapClusterCreatorAdminPermissions
+		}
+		switch in.Access.AuthenticationMode {
+		case "":
+		case "API", "API_AND_CONFIG_MAP", "CONFIG_MAP":
+			access.AuthenticationMode = in.Access.AuthenticationMode
+		default:
+			return nil, invalid("Unsupported authentication mode %q: valid values are API, API_AND_CONFIG_MAP, CONFIG_MAP.", in.Access.AuthenticationMode)
+		}
+	}
+	support := "EXTENDED"
+	switch in.SupportType {
+	case "":
+	case "STANDARD", "EXTENDED":
+		support = in.SupportType
+	default:
+		return nil, invalid("Unsupported support type %q: valid values are STANDARD, EXTENDED.", in.SupportType)
+	}
+	for _, e := range in.Encryption {
+		if len(e.Resources) != 1 || e.Resources[0] != "secrets" {
+			return nil, invalid("Encryption config resources must be [\"secrets\"].")
+		}
+		if !strings.HasPrefix(e.KeyARN, "arn:aws:kms:") {
+			return nil, invalid("Invalid KMS key ARN %q.", e.KeyARN)
+		}
+	}
+	if len(in.Encryption) > 1 {
+		return nil, invalid("Only one encryption config is supported.")
+	}
+	now := s.cfg.Now().UTC().Truncate(time.Millisecond)
+	c := &Cluster{
+		Name:               in.Name,
+		ARN:                s.ARN(in.Name),
+		CreatedAt:          now,
+		Version:            version,
+		PlatformVersion:    mustVersion(s.cfg.Versions, version).PlatformVersion,
+		RoleARN:            in.RoleARN,
+		Status:             StatusCreating,
+		ClientRequestToken: in.ClientRequestToken,
+		Tags:               in.Tags,
+		VPC:                vpcCfg,
+		Network:            netCfg,
+		Logging:            logging,
+		Access:             access,
+		SupportType:        support,
+		DeletionProtection: in.DeletionProtection != nil && *in.DeletionProtection,
+		ZonalShift:         in.ZonalShift != nil && *in.ZonalShift,
+		Encryption:         in.Encryption,
+		OIDCIssuerID:       strings.ToUpper(randomHex(16)),
+	}
+	c.VPC.ClusterSecurityGroupID = vpc.ID("sg", c.ARN, now.String(), "cluster")
+	return c, nil
+}
+
+func mustVersion(c *versions.Catalog, minor string) versions.Version {
+	v, _ := c.Get(minor)
+	return v
+}
+
+func validateRoleARN(arn string) error {
+	if arn == "" {
+		return invalid("roleArn is required.")
+	}
+	parts := strings.SplitN(arn, ":", 6)
+	if len(arn) > 255 || len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "iam" || parts[3] != "" ||
+		!isAccount(parts[4]) || !strings.HasPrefix(parts[5], "role/") || len(parts[5]) == len("role/") {
+		return invalid("Role ARN %q is not a valid IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME).", arn)
+	}
+	return nil
+}
+
+func isAccount(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) validateVPC(in CreateInput) (VPCConfig, error) {
+	net := s.cfg.Network
+	if len(in.SubnetIDs) == 0 {
+		return VPCConfig{}, invalid("Subnets specified must be in at least two different AZs")
+	}
+	if len(in.SubnetIDs) > 16 {
+		return VPCConfig{}, invalid("A maximum of 16 subnets can be specified.")
+	}
+	zones := map[string]bool{}
+	var badZone string
+	var subnets []string
+	for _, id := range in.SubnetIDs {
+		sn, ok := net.Subnet(id)
+		if !ok {
+			return VPCConfig{}, invalid("The subnet ID '%s' does not exist (Service: AmazonEC2; Status Code: 400; Error Code: InvalidSubnetID.NotFound)", id)
+		}
+		if slices.Contains(subnets, id) {
+			continue
+		}
+		subnets = append(subnets, id)
+		zones[sn.AZ] = true
+		if !sn.EKSCapable {
+			badZone = sn.AZ
+		}
+	}
+	if badZone != "" {
+		valid := net.EKSZones()
+		e := apierror.New(apierror.UnsupportedAZ,
+			"Cannot create cluster '%s' because EKS does not support creating control plane instances in %s, the targeted availability zone. Retry cluster creation using control plane subnets that span at least two of these availability zones: %s. Note, the subnets that you specify must be in the same VPC.",
+			in.Name, badZone, strings.Join(valid, ", "))
+		e.With("clusterName", in.Name)
+		return VPCConfig{}, e
+	}
+	if len(zones) < 2 {
+		return VPCConfig{}, invalid("Subnets specified must be in at least two different AZs")
+	}
+	if len(in.SecurityGroupIDs) > 5 {
+		return VPCConfig{}, invalid("A maximum of 5 security groups can be specified.")
+	}
+	for _, sg := range in.SecurityGroupIDs {
+		if sg != net.SecurityGroupID {
+			return VPCConfig{}, invalid("The security group '%s' does not exist (Service: AmazonEC2; Status Code: 400; Error Code: InvalidGroup.NotFound)", sg)
+		}
+	}
+	cfg := VPCConfig{
+		SubnetIDs:             subnets,
+		SecurityGroupIDs:      nonNil(in.SecurityGroupIDs),
+		VpcID:                 net.VpcID,
+		EndpointPublicAccess:  in.EndpointPublic == nil || *in.EndpointPublic,
+		EndpointPrivateAccess: in.EndpointPrivate != nil && *in.EndpointPrivate,
+		PublicAccessCIDRs:     []string{"0.0.0.0/0"},
+	}
+	if !cfg.EndpointPublicAccess && !cfg.EndpointPrivateAccess {
+		return VPCConfig{}, invalid("Private and public endpoint access cannot both be disabled.")
+	}
+	if len(in.PublicAccessCIDRs) > 0 {
+		if len(in.PublicAccessCIDRs) > 40 {
+			return VPCConfig{}, invalid("A maximum of 40 public access CIDR blocks can be specified.")
+		}
+		for _, c := range in.PublicAccessCIDRs {
+			if err := validatePublicCIDR(c); err != nil {
+				return VPCConfig{}, err
+			}
+		}
+		cfg.PublicAccessCIDRs = in.PublicAccessCIDRs
+	}
+	return cfg, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func validateTags(tags map[string]string) error {
+	if len(tags) > 50 {
+		return apierror.New(apierror.BadRequest, "A resource can have at most 50 tags, %d were given.", len(tags))
+	}
+	for k, v := range tags {
+		if len(k) < 1 || len(k) > 128 {
+			return apierror.New(apierror.BadRequest, "Tag key %q must be 1 to 128 characters long.", k)
+		}
+		if len(v) > 256 {
+			return apierror.New(apierror.BadRequest, "Tag value for key %q must be at most 256 characters long.", k)
+		}
+		if strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return apierror.New(apierror.BadRequest, "Tag key %q uses the reserved prefix aws:.", k)
+		}
+	}
+	return nil
+}
+
+var logTypes = []string{"api", "audit", "authenticator", "controllerManager", "scheduler"}
+
+// normalizeLogging returns the full logging setup EKS reports: enabled
+// types in one entry, disabled in another.
+func normalizeLogging(in []LogSetup) ([]LogSetup, error) {
+	enabled := map[string]bool{}
+	for _, ls := range in {
+		for _, t := range ls.Types {
+			if !slices.Contains(logTypes, t) {
+				return nil, invalid("Unknown log type %q: valid types are %s.", t, strings.Join(logTypes, ", "))
+			}
+			enabled[t] = ls.Enabled
+		}
+	}
+	var on, off []string
+	for _, t := range logTypes {
+		if enabled[t] {
+			on = append(on, t)
+		} else {
+			off = append(off, t)
+		}
+	}
+	var out []LogSetup
+	if len(on) > 0 {
+		out = append(out, LogSetup{Types: on, Enabled: true})
+	}
+	if len(off) > 0 {
+		out = append(out, LogSetup{Types: off, Enabled: false})
+	}
+	return out, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+// get reads a cluster and its store revision.
+func (s *Service) get(ctx context.Context, name string) (*Cluster, uint64, error) {
+	rec, err := s.cfg.Store.Get(ctx, KindCluster, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, apierror.New(apierror.ResourceNotFound, "No cluster found for name: %s.", name).With("clusterName", name)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading cluster %s: %w", name, err)
+	}
+	var c Cluster
+	if err := json.Unmarshal(rec.Value, &c); err != nil {
+		return nil, 0, fmt.Errorf("decoding cluster %s: %w", name, err)
+	}
+	return &c, rec.Revision, nil
+}
+
+// Get returns a cluster and the store revision it was read at.
+func (s *Service) Get(ctx context.Context, name string) (*Cluster, uint64, error) {
+	if name == "" {
+		return nil, 0, invalid("The cluster name must not be empty.")
+	}
+	return s.get(ctx, name)
+}
+
+// List returns cluster names in order, a page at a time. The token is
+// opaque to callers.
+func (s *Service) List(ctx context.Context, maxResults int, token string) ([]string, string, error) {
+	if maxResults == 0 {
+		maxResults = 100
+	}
+	if maxResults < 1 || maxResults > 100 {
+		return nil, "", invalid("maxResults must be between 1 and 100.")
+	}
+	after, err := decodeToken(token)
+	if err != nil {
+		return nil, "", err
+	}
+	recs, err := s.cfg.Store.List(ctx, KindCluster, "")
+	if err != nil {
+		return nil, "", fmt.Errorf("listing clusters: %w", err)
+	}
+	names := []string{}
+	next := ""
+	for _, r := range recs {
+		if after != "" && r.Key <= after {
+			continue
+		}
+		if len(names) == maxResults {
+			next = encodeToken(names[len(names)-1])
+			break
+		}
+		names = append(names, r.Key)
+	}
+	return names, next, nil
+}
+
+func encodeToken(after string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("v1:" + after))
+}
+
+func decodeToken(tok string) (string, error) {
+	if tok == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || !strings.HasPrefix(string(b), "v1:") {
+		return "", invalid("The pagination token %q is invalid.", tok)
+	}
+	return strings.TrimPrefix(string(b), "v1:"), nil
+}
+
+// Mutate reads a cluster, applies fn and writes it back if fn changed
+// nothing else in between; it retries on conflicts. fn returns extra ops
+// to commit atomically with the cluster.
+func (s *Service) Mutate(ctx context.Context, name string, fn func(c *Cluster) ([]store.Op, error)) (*Cluster, error) {
+	for attempt := 0; ; attempt++ {
+		c, rev, err := s.get(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		before, err := json.Marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		extra, err := fn(c)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		if len(extra) == 0 && string(raw) == string(before) {
+			return c, nil
+		}
+		ops := append([]store.Op{{Kind: KindCluster, Key: name, Value: raw, IfRevision: rev}}, extra...)
+		_, err = s.cfg.Store.Apply(ctx, ops...)
+		if errors.Is(err, store.ErrConflict) && attempt < 20 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("writing cluster %s: %w", name, err)
+		}
+		return c, nil
+	}
+}
+
+// Delete marks a cluster DELETING. Deleting a cluster that is already
+// being deleted returns it unchanged.
+func (s *Service) Delete(ctx context.Context, name string) (*Cluster, error) {
+	if err := validateName(name); err != nil {
+		return nil, apierror.New(apierror.ResourceNotFound, "No cluster found for name: %s.", name).With("clusterName", name)
+	}
+	updates, err := s.updates(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return s.Mutate(ctx, name, func(c *Cluster) ([]store.Op, error) {
+		if c.Status == StatusDeleting {
+			return nil, nil
+		}
+		if c.DeletionProtection {
+			return nil, apierror.New(apierror.InvalidRequest, "Cannot delete cluster %s because deletion protection is enabled. Disable deletion protection and try again.", name).With("clusterName", name)
+		}
+		for _, u := range updates {
+			if u.Status == UpdateInProgress {
+				return nil, apierror.New(apierror.ResourceInUse, "Cannot delete because cluster %s currently has update %s in progress", name, u.ID).With("clusterName", name)
+			}
+		}
+		c.Status = StatusDeleting
+		return nil, nil
+	})
+}
+
+// Tag adds or replaces tags on a cluster.
+func (s *Service) Tag(ctx context.Context, name string, tags map[string]string) error {
+	if len(tags) == 0 {
+		return apierror.New(apierror.BadRequest, "tags must contain at least one tag.")
+	}
+	if err := validateTags(tags); err != nil {
+		return err
+	}
+	_, err := s.Mutate(ctx, name, func(c *Cluster) ([]store.Op, error) {
+		merged := map[string]string{}
+		for k, v := range c.Tags {
+			merged[k] = v
+		}
+		for k, v := range tags {
+			merged[k] = v
+		}
+		if err := validateTags(merged); err != nil {
+			return nil, err
+		}
+		c.Tags = merged
+		return nil, nil
+	})
+	return err
+}
+
+// Untag removes tags from a cluster; missing keys are ignored.
+func (s *Service) Untag(ctx context.Context, name string, keys []string) error {
+	if len(keys) == 0 {
+		return apierror.New(apierror.BadRequest, "tagKeys must contain at least one key.")
+	}
+	_, err := s.Mutate(ctx, name, func(c *Cluster) ([]store.Op, error) {
+		for _, k := range keys {
+			delete(c.Tags, k)
+		}
+		return nil, nil
+	})
+	return err
+}

@@ -1,0 +1,198 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/berthproject/berth/internal/apierror"
+	"github.com/berthproject/berth/internal/store"
+	"github.com/berthproject/berth/internal/versions"
+)
+
+// UpdateVersion starts a version update: one minor up, from ACTIVE.
+func (s *Service) UpdateVersion(ctx context.Context, name, version, token string) (*Update, error) {
+	if version == "" {
+		return nil, invalid("version is required.")
+	}
+	existing, err := s.updates(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		for _, u := range existing {
+			if u.ClientRequestToken == token {
+				return u, nil
+			}
+		}
+	}
+	var upd *Update
+	_, err = s.Mutate(ctx, name, func(c *Cluster) ([]store.Op, error) {
+		for _, u := range existing {
+			if u.Status == UpdateInProgress {
+				return nil, apierror.New(apierror.ResourceInUse, "Update already in progress for cluster %s: %s", name, u.ID).With("clusterName", name)
+			}
+		}
+		if c.Status != StatusActive {
+			return nil, apierror.New(apierror.InvalidRequest, "Cluster %s is in %s state; updates need an ACTIVE cluster.", name, c.Status).With("clusterName", name)
+		}
+		if _, ok := s.cfg.Versions.Get(version); !ok {
+			return nil, invalid("unsupported Kubernetes version %s. Supported versions: %s", version, strings.Join(s.cfg.Versions.Minors(), ", ")).With("clusterName", name)
+		}
+		if version == c.Version {
+			return nil, invalid("Cluster %s is already at version %s.", name, version).With("clusterName", name)
+		}
+		next, ok := s.cfg.Versions.Next(c.Version)
+		if versions.Compare(version, c.Version) < 0 || !ok || next.Minor != version {
+			return nil, invalid("Unsupported Kubernetes minor version update from %s to %s", c.Version, version).With("clusterName", name)
+		}
+		v, _ := s.cfg.Versions.Get(version)
+		upd = &Update{
+			ID:      uuid.NewString(),
+			Cluster: name,
+			Status:  UpdateInProgress,
+			Type:    UpdateTypeVersion,
+			Params: []UpdateParam{
+				{Type: "Version", Value: version},
+				{Type: "PlatformVersion", Value: v.PlatformVersion},
+			},
+			CreatedAt:          s.cfg.Now().UTC().Truncate(time.Millisecond),
+			ClientRequestToken: token,
+		}
+		raw, err := json.Marshal(upd)
+		if err != nil {
+			return nil, err
+		}
+		c.Status = StatusUpdating
+		return []store.Op{{Kind: KindUpdate, Key: updateKey(name, upd.ID), Value: raw, Create: true}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return upd, nil
+}
+
+// updates returns a cluster's updates, oldest first. It fails with
+// ResourceNotFound when the cluster does not exist.
+func (s *Service) updates(ctx context.Context, name string) ([]*Update, error) {
+	if _, _, err := s.Get(ctx, name); err != nil {
+		return nil, err
+	}
+	recs, err := s.cfg.Store.List(ctx, KindUpdate, name+"/")
+	if err != nil {
+		return nil, fmt.Errorf("listing updates of %s: %w", name, err)
+	}
+	out := make([]*Update, 0, len(recs))
+	for _, r := range recs {
+		var u Update
+		if err := json.Unmarshal(r.Value, &u); err != nil {
+			return nil, fmt.Errorf("decoding update %s: %w", r.Key, err)
+		}
+		out = append(out, &u)
+	}
+	slices.SortStableFunc(out, func(a, b *Update) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
+}
+
+// Updates returns a cluster's updates, oldest first (for the controller).
+func (s *Service) Updates(ctx context.Context, name string) ([]*Update, error) {
+	return s.updates(ctx, name)
+}
+
+// DescribeUpdate returns one update of a cluster.
+func (s *Service) DescribeUpdate(ctx context.Context, name, id, nodegroup, addon string) (*Update, error) {
+	if err := s.noSubresource(nodegroup, addon); err != nil {
+		return nil, err
+	}
+	all, err := s.updates(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range all {
+		if u.ID == id {
+			return u, nil
+		}
+	}
+	return nil, apierror.New(apierror.ResourceNotFound, "No update found for ID: %s", id).With("clusterName", name)
+}
+
+func (s *Service) noSubresource(nodegroup, addon string) error {
+	if nodegroup != "" {
+		return apierror.New(apierror.ResourceNotFound, "No node group found for name: %s.", nodegroup).With("nodegroupName", nodegroup)
+	}
+	if addon != "" {
+		return apierror.New(apierror.ResourceNotFound, "No addon found for name: %s.", addon).With("addonName", addon)
+	}
+	return nil
+}
+
+// ListUpdates lists update ids of a cluster, a page at a time.
+func (s *Service) ListUpdates(ctx context.Context, name, nodegroup, addon string, maxResults int, token string) ([]string, string, error) {
+	if err := s.noSubresource(nodegroup, addon); err != nil {
+		return nil, "", err
+	}
+	if maxResults == 0 {
+		maxResults = 100
+	}
+	if maxResults < 1 || maxResults > 100 {
+		return nil, "", invalid("maxResults must be between 1 and 100.")
+	}
+	after, err := decodeToken(token)
+	if err != nil {
+		return nil, "", err
+	}
+	all, err := s.updates(ctx, name)
+	if err != nil {
+		return nil, "", err
+	}
+	ids := []string{}
+	next := ""
+	started := after == ""
+	for _, u := range all {
+		if !started {
+			started = u.ID == after
+			continue
+		}
+		if len(ids) == maxResults {
+			next = encodeToken(ids[len(ids)-1])
+			break
+		}
+		ids = append(ids, u.ID)
+	}
+	if !started {
+		return nil, "", invalid("The pagination token %q is invalid.", token)
+	}
+	return ids, next, nil
+}
+
+// FinishUpdate records the outcome of an update (for the controller).
+func (s *Service) FinishUpdate(ctx context.Context, u *Update, status string, errs []ErrorDetail) error {
+	u.Status = status
+	u.Errors = errs
+	raw, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	_, err = s.cfg.Store.Apply(ctx, store.Op{Kind: KindUpdate, Key: updateKey(u.Cluster, u.ID), Value: raw})
+	return err
+}
+
+// Remove deletes a cluster record and its updates (for the controller,
+// once the control plane and its files are gone).
+func (s *Service) Remove(ctx context.Context, name string) error {
+	recs, err := s.cfg.Store.List(ctx, KindUpdate, name+"/")
+	if err != nil {
+		return err
+	}
+	ops := []store.Op{{Kind: KindCluster, Key: name, Delete: true}}
+	for _, r := range recs {
+		ops = append(ops, store.Op{Kind: KindUpdate, Key: r.Key, Delete: true})
+	}
+	_, err = s.cfg.Store.Apply(ctx, ops...)
+	return err
+}

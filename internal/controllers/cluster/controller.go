@@ -1,0 +1,363 @@
+package cluster
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/berthproject/berth/internal/apierror"
+	clustersvc "github.com/berthproject/berth/internal/cluster"
+	"github.com/berthproject/berth/internal/controlplane"
+	"github.com/berthproject/berth/internal/pki"
+	"github.com/berthproject/berth/internal/store"
+)
+
+// Runtime runs control planes (controlplane.ProcessRuntime, or a runtime
+// that places them elsewhere).
+type Runtime interface {
+	Ensure(spec controlplane.Spec) (controlplane.Status, error)
+	Stop(ctx context.Context, name, dir string) error
+}
+
+// Watcher delivers store change events.
+type Watcher interface {
+	Watch(ctx context.Context) (<-chan store.Event, error)
+}
+
+// Config wires a Controller.
+type Config struct {
+	Clusters *clustersvc.Service
+	Runtime  Runtime
+	Changes  Watcher
+	// DataDir holds one directory per cluster under clusters/.
+	DataDir string
+	Ports   controlplane.PortRange
+	Logger  *slog.Logger
+	// Resync is how often every cluster is reconciled even without events
+	// (default 10 s).
+	Resync time.Duration
+	// Workers is the number of clusters reconciled at once (default 4).
+	Workers int
+}
+
+// Controller reconciles clusters.
+type Controller struct {
+	cfg   Config
+	log   *slog.Logger
+	queue workqueue.TypedRateLimitingInterface[string]
+}
+
+var _ Runtime = (*controlplane.ProcessRuntime)(nil)
+
+// New checks cfg and returns a Controller.
+func New(cfg Config) (*Controller, error) {
+	if cfg.Clusters == nil || cfg.Runtime == nil || cfg.Changes == nil || cfg.DataDir == "" {
+		return nil, errors.New("cluster controller: Clusters, Runtime, Changes and DataDir are required")
+	}
+	if cfg.Ports == (controlplane.PortRange{}) {
+		cfg.Ports = controlplane.DefaultPorts
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Resync == 0 {
+		cfg.Resync = 10 * time.Second
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 4
+	}
+	q := workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, 30*time.Second),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "clusters"})
+	return &Controller{cfg: cfg, log: cfg.Logger, queue: q}, nil
+}
+
+// Enqueue asks for a cluster to be reconciled (the runtime calls it on
+// status changes).
+func (c *Controller) Enqueue(name string) { c.queue.Add(name) }
+
+// ClusterDir is the directory of one cluster's files.
+func ClusterDir(dataDir, name string) string { return filepath.Join(dataDir, "clusters", name) }
+
+// Start runs the controller until ctx is done.
+func (c *Controller) Start(ctx context.Context) error {
+	events, err := c.cfg.Changes.Watch(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.queue.ShutDown()
+	c.enqueueAll(ctx)
+	for i := 0; i < c.cfg.Workers; i++ {
+		go c.work(ctx)
+	}
+	resync := time.NewTicker(c.cfg.Resync)
+	defer resync.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			if ev.Kind == clustersvc.KindCluster {
+				c.queue.Add(ev.Key)
+			}
+		case <-resync.C:
+			c.enqueueAll(ctx)
+		}
+	}
+}
+
+// enqueueAll queues every stored cluster and every cluster directory (so
+// the files of clusters that are gone get removed).
+func (c *Controller) enqueueAll(ctx context.Context) {
+	names, _, err := c.cfg.Clusters.List(ctx, 100, "")
+	for err == nil {
+		for _, n := range names {
+			c.queue.Add(n)
+		}
+		break
+	}
+	entries, _ := os.ReadDir(filepath.Join(c.cfg.DataDir, "clusters"))
+	for _, e := range entries {
+		if e.IsDir() {
+			c.queue.Add(e.Name())
+		}
+	}
+}
+
+func (c *Controller) work(ctx context.Context) {
+	for {
+		name, shutdown := c.queue.Get()
+		if shutdown {
+			return
+		}
+		err := c.reconcile(ctx, name)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.log.Warn("reconciling cluster", "cluster", name, "err", err)
+			c.queue.AddRateLimited(name)
+		default:
+			c.queue.Forget(name)
+		}
+		c.queue.Done(name)
+	}
+}
+
+// reconcile closes the gap between one cluster's record and the world.
+func (c *Controller) reconcile(ctx context.Context, name string) error {
+	dir := ClusterDir(c.cfg.DataDir, name)
+	cl, _, err := c.cfg.Clusters.Get(ctx, name)
+	if apierror.IsKind(err, apierror.ResourceNotFound) || apierror.IsKind(err, apierror.InvalidParameter) {
+		return c.remove(ctx, name, dir)
+	}
+	if err != nil {
+		return err
+	}
+	switch cl.Status {
+	case clustersvc.StatusDeleting:
+		if err := c.remove(ctx, name, dir); err != nil {
+			return err
+		}
+		c.log.Info("cluster deleted", "cluster", name)
+		return c.cfg.Clusters.Remove(ctx, name)
+	case clustersvc.StatusFailed:
+		// A failed cluster keeps its record for the user to read and
+		// delete; its control plane does not run.
+		return c.cfg.Runtime.Stop(ctx, name, dir)
+	}
+	if cl.Runtime.Endpoint == "" {
+		if cl, err = c.provision(ctx, cl, dir); err != nil {
+			return err
+		}
+	}
+	updates, err := c.cfg.Clusters.Updates(ctx, name)
+	if err != nil {
+		return err
+	}
+	var inflight *clustersvc.Update
+	for _, u := range updates {
+		if u.Status == clustersvc.UpdateInProgress {
+			inflight = u
+		}
+	}
+	target := cl.Version
+	if inflight != nil && inflight.Type == clustersvc.UpdateTypeVersion {
+		target = inflight.Param("Version")
+	}
+	st, err := c.cfg.Runtime.Ensure(c.spec(cl, dir, target))
+	if err != nil {
+		return err
+	}
+	return c.report(ctx, cl, inflight, target, st)
+}
+
+// provision assigns ports, writes the PKI and records the endpoint.
+func (c *Controller) provision(ctx context.Context, cl *clustersvc.Cluster, dir string) (*clustersvc.Cluster, error) {
+	used, err := c.usedPorts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ports := []int{cl.Runtime.APIServerPort, cl.Runtime.EtcdClientPort, cl.Runtime.EtcdPeerPort}
+	if ports[0] == 0 {
+		if ports, err = controlplane.FreePorts(3, used, c.cfg.Ports); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	svcIP, err := firstServiceIP(cl.Network.ServiceIPv4CIDR)
+	if err != nil {
+		return nil, err
+	}
+	paths, err := pki.Generate(filepath.Join(dir, "pki"), pki.Options{ClusterName: cl.Name, ServiceIP: svcIP.AsSlice()})
+	if err != nil {
+		return nil, fmt.Errorf("writing the PKI of %s: %w", cl.Name, err)
+	}
+	caPEM, err := os.ReadFile(paths.CACert)
+	if err != nil {
+		return nil, err
+	}
+	return c.cfg.Clusters.Mutate(ctx, cl.Name, func(m *clustersvc.Cluster) ([]store.Op, error) {
+		if m.Status == clustersvc.StatusDeleting {
+			return nil, fmt.Errorf("cluster %s is being deleted", m.Name)
+		}
+		m.Runtime.APIServerPort, m.Runtime.EtcdClientPort, m.Runtime.EtcdPeerPort = ports[0], ports[1], ports[2]
+		m.Runtime.Endpoint = "https://127.0.0.1:" + strconv.Itoa(ports[0])
+		m.Runtime.CAData = base64.StdEncoding.EncodeToString(caPEM)
+		return nil, nil
+	})
+}
+
+func (c *Controller) usedPorts(ctx context.Context) (map[int]bool, error) {
+	used := map[int]bool{}
+	token := ""
+	for {
+		names, next, err := c.cfg.Clusters.List(ctx, 100, token)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			other, _, err := c.cfg.Clusters.Get(ctx, n)
+			if err != nil {
+				continue
+			}
+			used[other.Runtime.APIServerPort] = true
+			used[other.Runtime.EtcdClientPort] = true
+			used[other.Runtime.EtcdPeerPort] = true
+		}
+		if next == "" {
+			return used, nil
+		}
+		token = next
+	}
+}
+
+func firstServiceIP(cidr string) (netip.Addr, error) {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("service CIDR %q: %w", cidr, err)
+	}
+	return p.Masked().Addr().Next(), nil
+}
+
+func (c *Controller) spec(cl *clustersvc.Cluster, dir, version string) controlplane.Spec {
+	region := ""
+	if parts := splitARN(cl.ARN); len(parts) > 3 {
+		region = parts[3]
+	}
+	return controlplane.Spec{
+		Name:                 cl.Name,
+		Dir:                  dir,
+		Version:              version,
+		APIServerPort:        cl.Runtime.APIServerPort,
+		EtcdClientPort:       cl.Runtime.EtcdClientPort,
+		EtcdPeerPort:         cl.Runtime.EtcdPeerPort,
+		ServiceCIDR:          cl.Network.ServiceIPv4CIDR,
+		ServiceAccountIssuer: "https://oidc.eks." + region + ".amazonaws.com/id/" + cl.OIDCIssuerID,
+	}
+}
+
+func splitARN(arn string) []string {
+	var parts []string
+	start := 0
+	for i := 0; i < len(arn) && len(parts) < 5; i++ {
+		if arn[i] == ':' {
+			parts = append(parts, arn[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, arn[start:])
+}
+
+// report writes the status that the runtime's state implies.
+func (c *Controller) report(ctx context.Context, cl *clustersvc.Cluster, inflight *clustersvc.Update, target string, st controlplane.Status) error {
+	readyAtTarget := st.Phase == controlplane.PhaseReady && st.Version == target
+	if inflight != nil {
+		switch {
+		case readyAtTarget:
+			if err := c.cfg.Clusters.FinishUpdate(ctx, inflight, clustersvc.UpdateSuccessful, nil); err != nil {
+				return err
+			}
+			c.log.Info("cluster updated", "cluster", cl.Name, "version", target)
+		case st.Phase == controlplane.PhaseFailed:
+			if err := c.cfg.Clusters.FinishUpdate(ctx, inflight, clustersvc.UpdateFailed, []clustersvc.ErrorDetail{{
+				Code: "Unknown", Message: "the control plane did not come up at version " + target + ": " + st.LastError,
+			}}); err != nil {
+				return err
+			}
+			// The next reconcile runs the old version again.
+			c.queue.AddAfter(cl.Name, time.Second)
+		}
+	}
+	_, err := c.cfg.Clusters.Mutate(ctx, cl.Name, func(m *clustersvc.Cluster) ([]store.Op, error) {
+		if m.Status == clustersvc.StatusDeleting || m.Status == clustersvc.StatusFailed {
+			return nil, nil
+		}
+		if st.Phase == controlplane.PhaseReady {
+			m.Runtime.RunningVersion = st.Version
+		}
+		switch {
+		case readyAtTarget && (m.Status == clustersvc.StatusCreating || m.Status == clustersvc.StatusUpdating):
+			if m.Status == clustersvc.StatusCreating {
+				c.log.Info("cluster active", "cluster", m.Name, "after", time.Since(m.CreatedAt).Round(time.Millisecond))
+			}
+			m.Status = clustersvc.StatusActive
+			m.Version = target
+			m.Health = nil
+		case st.Phase == controlplane.PhaseFailed && m.Status == clustersvc.StatusCreating:
+			m.Status = clustersvc.StatusFailed
+			m.Health = []clustersvc.Issue{{Code: "InternalFailure", Message: "The control plane could not be started: " + st.LastError, ResourceIDs: []string{m.Name}}}
+		case st.Phase == controlplane.PhaseFailed && m.Status == clustersvc.StatusUpdating:
+			m.Status = clustersvc.StatusActive
+		case m.Status == clustersvc.StatusActive && st.Phase != controlplane.PhaseReady && st.LastError != "":
+			m.Health = []clustersvc.Issue{{Code: "ClusterUnreachable", Message: "The control plane is restarting: " + st.LastError, ResourceIDs: []string{m.Name}}}
+		case m.Status == clustersvc.StatusActive && st.Phase == controlplane.PhaseReady:
+			m.Health = nil
+		}
+		return nil, nil
+	})
+	return err
+}
+
+// remove stops a cluster's control plane and deletes its files.
+func (c *Controller) remove(ctx context.Context, name, dir string) error {
+	if err := c.cfg.Runtime.Stop(ctx, name, dir); err != nil {
+		return fmt.Errorf("stopping the control plane of %s: %w", name, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("removing %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+// Package child is the entry point of `berth controlplane`, the process the
+// daemon starts for each cluster: it reads the spec the daemon wrote, runs
+// the cluster's components until it is told to stop, and exits when its
+// daemon dies.
+package child
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/berthproject/berth/internal/controlplane"
+	"github.com/berthproject/berth/internal/controlplane/components"
+)
+
+// Run runs the control plane described by the spec file until ctx is done.
+func Run(ctx context.Context, specPath string, log *slog.Logger) error {
+	spec, err := controlplane.ReadSpec(specPath)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go components.WatchParent(ctx, func() {
+		log.Error("the berth daemon is gone; stopping")
+		os.Exit(components.ExitOrphaned)
+	})
+	cfg := components.Config{
+		ClusterName:          spec.Name,
+		Dir:                  spec.Dir,
+		KubernetesVersion:    spec.Version,
+		APIServerPort:        spec.APIServerPort,
+		EtcdClientPort:       spec.EtcdClientPort,
+		EtcdPeerPort:         spec.EtcdPeerPort,
+		ServiceCIDR:          spec.ServiceCIDR,
+		ServiceAccountIssuer: spec.ServiceAccountIssuer,
+		Logger:               log,
+	}
+	err = components.Run(ctx, cfg, func() { log.Info("control plane ready", "cluster", spec.Name, "version", spec.Version) })
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("control plane %s: %w", spec.Name, err)
+	}
+	return nil
+}

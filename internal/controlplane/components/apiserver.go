@@ -1,0 +1,134 @@
+package components
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/rest"
+	basecompatibility "k8s.io/component-base/compatibility"
+	"k8s.io/component-base/featuregate"
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+
+	"github.com/berthproject/berth/internal/pki"
+)
+
+// defaultAPIAudience is the audience EKS puts first in service-account
+// tokens, so the one a token gets when its requester names none.
+const defaultAPIAudience = "https://kubernetes.default.svc"
+
+// apiServerArgs are kube-apiserver's flags for cfg, as kubeadm and EKS set
+// them where they have an opinion.
+func apiServerArgs(cfg Config, p pki.Paths) []string {
+	args := []string{
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(cfg.APIServerPort),
+		"--tls-cert-file=" + p.APIServerCert,
+		"--tls-private-key-file=" + p.APIServerKey,
+		"--client-ca-file=" + p.CACert,
+
+		"--etcd-servers=https://" + loopback(cfg.EtcdClientPort),
+		"--etcd-cafile=" + p.EtcdCACert,
+		"--etcd-certfile=" + p.EtcdClientCert,
+		"--etcd-keyfile=" + p.EtcdClientKey,
+
+		"--authorization-mode=Node,RBAC",
+		// On top of the default plugins, the two that EKS enables.
+		"--enable-admission-plugins=NodeRestriction,ExtendedResourceToleration",
+		"--enable-bootstrap-token-auth=true",
+		"--allow-privileged=true",
+
+		"--service-cluster-ip-range=" + cfg.ServiceCIDR,
+		"--service-account-issuer=" + cfg.ServiceAccountIssuer,
+		"--service-account-key-file=" + p.ServiceAccountPub,
+		"--service-account-signing-key-file=" + p.ServiceAccountKey,
+		"--api-audiences=" + defaultAPIAudience + "," + cfg.ServiceAccountIssuer,
+
+		"--kubelet-client-certificate=" + p.APIServerKubeletCert,
+		"--kubelet-client-key=" + p.APIServerKubeletKey,
+		"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+
+		// The aggregation layer's front proxy, as kubeadm configures it.
+		"--requestheader-client-ca-file=" + p.FrontProxyCACert,
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + p.FrontProxyClientCert,
+		"--proxy-client-key-file=" + p.FrontProxyClientKey,
+
+		"--profiling=false",
+	}
+	return append(args, emulationArgs(cfg)...)
+}
+
+// emulationArgs select the Kubernetes minor a cluster serves. The flag sets
+// kube's process-wide component registry, so kube-apiserver,
+// kube-controller-manager and kube-scheduler all emulate the same minor; each
+// gets the flag anyway so that its flags say what it runs as.
+func emulationArgs(cfg Config) []string {
+	if cfg.KubernetesVersion == binaryVersion().String() {
+		return nil
+	}
+	return []string{"--emulated-version=" + cfg.KubernetesVersion}
+}
+
+// runAPIServer runs kube-apiserver until ctx is done and its graceful
+// shutdown has finished. It does what kube-apiserver's cobra command does,
+// minus the signal handler, flag printing and logging setup.
+func runAPIServer(ctx context.Context, args []string) error {
+	s, err := apiServerOptions(args)
+	if err != nil {
+		return err
+	}
+	registry := s.GenericServerRunOptions.ComponentGlobalsRegistry
+	if err := registry.Set(); err != nil {
+		return err
+	}
+	// Like the command: kube-apiserver's loopback clients do not log the
+	// warnings kube-apiserver itself issues. client-go's handler is
+	// process-wide; the other components set it the same way.
+	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+
+	completed, err := s.Complete(ctx)
+	if err != nil {
+		return err
+	}
+	if errs := completed.Validate(); len(errs) != 0 {
+		return utilerrors.NewAggregate(errs)
+	}
+	// Feature and version metrics are process-wide too: registered here
+	// once, for all three components, as in the kube-apiserver command.
+	registry.FeatureGateFor(basecompatibility.DefaultKubeComponent).(featuregate.MutableFeatureGate).AddMetrics()
+	registry.AddMetrics()
+	return apiserver.Run(ctx, completed)
+}
+
+// apiServerOptions are kube-apiserver's options with args parsed into them.
+func apiServerOptions(args []string) (*apiserveroptions.ServerRunOptions, error) {
+	s := apiserveroptions.NewServerRunOptions()
+	if err := parseFlags("kube-apiserver", s.Flags().FlagSets, args); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// parseFlags parses args into the named flag sets of one component.
+func parseFlags(component string, sets map[string]*pflag.FlagSet, args []string) error {
+	fs := pflag.NewFlagSet(component, pflag.ContinueOnError)
+	for _, set := range sets {
+		fs.AddFlagSet(set)
+	}
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%s flags: %w", component, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s flags: unexpected arguments %s", component, strings.Join(fs.Args(), " "))
+	}
+	return nil
+}

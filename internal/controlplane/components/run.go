@@ -1,0 +1,280 @@
+package components
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/berthproject/berth/internal/kubeconfig"
+	"github.com/berthproject/berth/internal/pki"
+)
+
+const (
+	// componentStopTimeout bounds how long Run waits for one component to
+	// stop before it gives up on it and moves on to the next.
+	componentStopTimeout = 10 * time.Second
+	// readyPollInterval is how often Run asks kube-apiserver's /readyz.
+	readyPollInterval = 25 * time.Millisecond
+)
+
+// ErrExited means a component returned without being asked to stop and
+// without an error of its own.
+var ErrExited = errors.New("components: component exited")
+
+// running guards the process-wide state Run sets up: it works once per
+// process.
+var running atomic.Bool
+
+// Run runs the cluster's control plane until ctx is done, then stops
+// kube-scheduler, kube-controller-manager, kube-apiserver and etcd in that
+// order and returns nil. If a component fails first, Run stops the others the
+// same way and returns the failure. ready, if not nil, is called once, as
+// soon as kube-apiserver's /readyz answers ok; kube-controller-manager and
+// kube-scheduler start right after it.
+//
+// Run waits at most componentStopTimeout for each component to stop. A
+// component that does not stop in time is left running and reported in the
+// error: the process should then exit, which is its only remaining way out.
+//
+// Run may be called once per process (see the package doc); it sets klog's
+// output and the Go garbage collector's goals for the whole process.
+func Run(ctx context.Context, cfg Config, ready func()) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if !running.CompareAndSwap(false, true) {
+		return errors.New("components: Run called twice in one process")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("cluster", cfg.ClusterName)
+	begin := time.Now()
+
+	p := pki.PathsFor(filepath.Join(cfg.Dir, "pki"))
+	if err := checkPKI(p); err != nil {
+		return fmt.Errorf("starting control plane of %s: %w", cfg.ClusterName, err)
+	}
+	logDir := filepath.Join(cfg.Dir, "logs")
+	flush, err := redirectKlog(logDir)
+	if err != nil {
+		return fmt.Errorf("starting control plane of %s: %w", cfg.ClusterName, err)
+	}
+	defer flush()
+	tuneGC(log)
+
+	server := "https://" + loopback(cfg.APIServerPort)
+	cmKubeconfig := filepath.Join(cfg.Dir, "controller-manager.kubeconfig")
+	schedKubeconfig := filepath.Join(cfg.Dir, "scheduler.kubeconfig")
+	for _, k := range []struct{ file, cert, key string }{
+		{cmKubeconfig, p.ControllerManagerCert, p.ControllerManagerKey},
+		{schedKubeconfig, p.SchedulerCert, p.SchedulerKey},
+	} {
+		if err := writeKubeconfig(k.file, server, p.CACert, k.cert, k.key); err != nil {
+			return fmt.Errorf("starting control plane of %s: %w", cfg.ClusterName, err)
+		}
+	}
+
+	s := newSupervisor(context.WithoutCancel(ctx), log)
+	etcdStarted := make(chan struct{})
+	s.start("etcd", func(ctx context.Context) error {
+		return runEtcd(ctx, etcdConfig(cfg, p, logDir), etcdStarted)
+	})
+	s.start("kube-apiserver", func(ctx context.Context) error {
+		return runAPIServer(ctx, apiServerArgs(cfg, p))
+	})
+
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	readyErr := make(chan error, 1)
+	go func() { readyErr <- waitReady(pollCtx, server, p) }()
+	select {
+	case <-ctx.Done():
+		return s.stop(nil, nil)
+	case c := <-s.exited:
+		return s.stop(c.failure(), c)
+	case err := <-readyErr:
+		if ctx.Err() != nil {
+			return s.stop(nil, nil)
+		}
+		if err != nil {
+			return s.stop(fmt.Errorf("waiting for kube-apiserver: %w", err), nil)
+		}
+	}
+	log.Info("kube-apiserver ready", "after", time.Since(begin).Round(time.Millisecond))
+	if ready != nil {
+		ready()
+	}
+
+	s.start("kube-controller-manager", func(ctx context.Context) error {
+		return runControllerManager(ctx, controllerManagerArgs(cfg, p, cmKubeconfig))
+	})
+	s.start("kube-scheduler", func(ctx context.Context) error {
+		return runScheduler(ctx, schedulerArgs(cfg, schedKubeconfig))
+	})
+	select {
+	case <-ctx.Done():
+		return s.stop(nil, nil)
+	case c := <-s.exited:
+		return s.stop(c.failure(), c)
+	}
+}
+
+// checkPKI fails early, with the file's name, when the daemon has not
+// written the cluster's PKI.
+func checkPKI(p pki.Paths) error {
+	for _, f := range []string{
+		p.CACert, p.CAKey, p.APIServerCert, p.APIServerKey,
+		p.APIServerKubeletCert, p.APIServerKubeletKey, p.AdminCert, p.AdminKey,
+		p.ControllerManagerCert, p.ControllerManagerKey, p.SchedulerCert, p.SchedulerKey,
+		p.ServiceAccountKey, p.ServiceAccountPub,
+		p.FrontProxyCACert, p.FrontProxyClientCert, p.FrontProxyClientKey,
+		p.EtcdCACert, p.EtcdServerCert, p.EtcdServerKey, p.EtcdClientCert, p.EtcdClientKey,
+	} {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("reading PKI: %w", err)
+		}
+	}
+	return nil
+}
+
+func writeKubeconfig(file, server, caFile, certFile, keyFile string) error {
+	b, err := kubeconfig.ForComponent(server, caFile, certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	return nil
+}
+
+// waitReady polls kube-apiserver's /readyz, as the cluster admin so that the
+// answer does not depend on RBAC being bootstrapped, until it answers ok.
+func waitReady(ctx context.Context, server string, p pki.Paths) error {
+	caPEM, err := os.ReadFile(p.CACert)
+	if err != nil {
+		return err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return fmt.Errorf("no certificate in %s", p.CACert)
+	}
+	cert, err := tls.LoadX509KeyPair(p.AdminCert, p.AdminKey)
+	if err != nil {
+		return err
+	}
+	transport := &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs:      roots,
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+	}}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, Timeout: time.Second}
+	t := time.NewTicker(readyPollInterval)
+	defer t.Stop()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := client.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// supervisor runs components, each in its own goroutine with its own
+// context, so that they can be stopped one by one in order.
+type supervisor struct {
+	base   context.Context
+	log    *slog.Logger
+	comps  []*component
+	exited chan *component
+}
+
+type component struct {
+	name    string
+	cancel  context.CancelFunc
+	done    chan struct{}
+	err     error
+	stopped atomic.Bool // asked to stop
+}
+
+// failure is the error of a component that returned on its own.
+func (c *component) failure() error {
+	if c.err != nil {
+		return fmt.Errorf("%s: %w", c.name, c.err)
+	}
+	return fmt.Errorf("%s: %w", c.name, ErrExited)
+}
+
+// maxComponents sizes the exit channel so that no component blocks on it.
+const maxComponents = 8
+
+func newSupervisor(base context.Context, log *slog.Logger) *supervisor {
+	return &supervisor{base: base, log: log, exited: make(chan *component, maxComponents)}
+}
+
+func (s *supervisor) start(name string, run func(context.Context) error) {
+	ctx, cancel := context.WithCancel(s.base)
+	c := &component{name: name, cancel: cancel, done: make(chan struct{})}
+	s.comps = append(s.comps, c)
+	s.log.Debug("starting component", "component", name)
+	go func() {
+		defer close(c.done)
+		c.err = run(ctx)
+		if !c.stopped.Load() {
+			s.exited <- c
+		}
+	}()
+}
+
+// stop stops the components in the reverse order of their start and
+// returns cause joined with what went wrong on the way. failed, if not nil,
+// is the component whose exit is the cause.
+func (s *supervisor) stop(cause error, failed *component) error {
+	if cause != nil {
+		s.log.Error("control plane failed, stopping", "err", cause)
+	}
+	errs := []error{cause}
+	for i := len(s.comps) - 1; i >= 0; i-- {
+		c := s.comps[i]
+		c.stopped.Store(true)
+		c.cancel()
+		began := time.Now()
+		select {
+		case <-c.done:
+			if c.err != nil && c != failed {
+				errs = append(errs, fmt.Errorf("stopping %s: %w", c.name, c.err))
+			}
+			s.log.Debug("component stopped", "component", c.name, "after", time.Since(began).Round(time.Millisecond))
+		case <-time.After(componentStopTimeout):
+			errs = append(errs, fmt.Errorf("%s did not stop within %s", c.name, componentStopTimeout))
+		}
+	}
+	return errors.Join(errs...)
+}

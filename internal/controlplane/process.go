@@ -1,0 +1,472 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berthproject/berth/internal/pki"
+)
+
+// Phase is where a control plane is in its life.
+type Phase string
+
+// Phases.
+const (
+	PhaseStarting Phase = "Starting" // process started, /readyz not ok yet
+	PhaseReady    Phase = "Ready"    // /readyz ok
+	PhaseFailed   Phase = "Failed"   // gave up after repeated failures
+	PhaseStopped  Phase = "Stopped"
+)
+
+// Status is what the runtime knows of one control plane.
+type Status struct {
+	Phase    Phase
+	Version  string // the version of the spec the process runs
+	Restarts int
+	// LastError explains the latest failure, for health issues.
+	LastError string
+}
+
+// ProcessConfig configures a ProcessRuntime.
+type ProcessConfig struct {
+	// Executable is the berth binary; Args are put before the spec path
+	// (default: ["controlplane", "--config"]).
+	Executable string
+	Args       []string
+	Logger     *slog.Logger
+	// OnChange is called (without locks held) whenever a control plane's
+	// status changes.
+	OnChange func(name string)
+	// StartTimeout bounds one start attempt (default 90 s).
+	StartTimeout time.Duration
+	// MaxFailures is how many starts in a row may fail before the runtime
+	// gives up and reports PhaseFailed (default 5).
+	MaxFailures int
+	// Backoff is the first restart delay, doubled per failure up to 30 s
+	// (default 500 ms).
+	Backoff time.Duration
+	// StopGrace is how long a stopping control plane gets between SIGTERM
+	// and SIGKILL (default 10 s).
+	StopGrace time.Duration
+}
+
+// ProcessRuntime supervises one child process per cluster.
+type ProcessRuntime struct {
+	cfg ProcessConfig
+	log *slog.Logger
+
+	mu    sync.Mutex
+	procs map[string]*supervised
+	ctx   context.Context // set by Start; children are bound to it
+}
+
+type supervised struct {
+	spec   Spec
+	status Status
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewProcessRuntime checks cfg and returns a runtime.
+func NewProcessRuntime(cfg ProcessConfig) (*ProcessRuntime, error) {
+	if cfg.Executable == "" {
+		return nil, errors.New("controlplane: Executable is required")
+	}
+	if cfg.Args == nil {
+		cfg.Args = []string{"controlplane", "--config"}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.OnChange == nil {
+		cfg.OnChange = func(string) {}
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 90 * time.Second
+	}
+	if cfg.MaxFailures == 0 {
+		cfg.MaxFailures = 5
+	}
+	if cfg.Backoff == 0 {
+		cfg.Backoff = 500 * time.Millisecond
+	}
+	if cfg.StopGrace == 0 {
+		cfg.StopGrace = 10 * time.Second
+	}
+	return &ProcessRuntime{cfg: cfg, log: cfg.Logger, procs: map[string]*supervised{}}, nil
+}
+
+// Start runs the runtime until ctx is done, then stops every control plane.
+func (r *ProcessRuntime) Start(ctx context.Context) error {
+	r.mu.Lock()
+	r.ctx = ctx
+	r.mu.Unlock()
+	<-ctx.Done()
+	r.mu.Lock()
+	var waits []chan struct{}
+	for _, p := range r.procs {
+		p.cancel()
+		waits = append(waits, p.done)
+	}
+	r.mu.Unlock()
+	for _, w := range waits {
+		<-w
+	}
+	return nil
+}
+
+// Ensure makes the control plane of spec run: it starts it if it is not
+// supervised yet and restarts it when the spec changed. It never blocks on
+// the process; Status reports progress.
+func (r *ProcessRuntime) Ensure(spec Spec) (Status, error) {
+	if err := spec.Validate(); err != nil {
+		return Status{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx == nil {
+		return Status{}, errors.New("controlplane: runtime not started")
+	}
+	if r.ctx.Err() != nil {
+		return Status{}, r.ctx.Err()
+	}
+	if p, ok := r.procs[spec.Name]; ok {
+		if p.spec == spec {
+			return p.status, nil
+		}
+		// The spec changed (an upgrade): stop the old process, then start anew.
+		p.cancel()
+		old := p.done
+		r.mu.Unlock()
+		<-old
+		r.mu.Lock()
+		if cur, ok := r.procs[spec.Name]; ok && cur == p {
+			delete(r.procs, spec.Name)
+		} else if ok {
+			return cur.status, nil
+		}
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	p := &supervised{spec: spec, status: Status{Phase: PhaseStarting, Version: spec.Version}, cancel: cancel, done: make(chan struct{})}
+	r.procs[spec.Name] = p
+	go r.supervise(ctx, p)
+	return p.status, nil
+}
+
+// Status returns the status of a supervised control plane.
+func (r *ProcessRuntime) Status(name string) (Status, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.procs[name]
+	if !ok {
+		return Status{Phase: PhaseStopped}, false
+	}
+	return p.status, true
+}
+
+// Stop stops a control plane and waits until its process is gone. It also
+// reaps a process left behind by an earlier daemon (from the pid file in
+// dir). Stopping what is not running is not an error.
+func (r *ProcessRuntime) Stop(ctx context.Context, name, dir string) error {
+	r.mu.Lock()
+	p, ok := r.procs[name]
+	if ok {
+		delete(r.procs, name)
+	}
+	r.mu.Unlock()
+	if ok {
+		p.cancel()
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if dir != "" {
+		return reapLeftover(dir)
+	}
+	return nil
+}
+
+func (r *ProcessRuntime) setStatus(p *supervised, mutate func(*Status)) {
+	r.mu.Lock()
+	before := p.status
+	mutate(&p.status)
+	changed := before != p.status
+	r.mu.Unlock()
+	if changed {
+		r.cfg.OnChange(p.spec.Name)
+	}
+}
+
+// supervise runs, watches and restarts one control plane until ctx is done.
+func (r *ProcessRuntime) supervise(ctx context.Context, p *supervised) {
+	defer close(p.done)
+	log := r.log.With("cluster", p.spec.Name)
+	failures := 0
+	delay := r.cfg.Backoff
+	for {
+		wasReady, err := r.runOnce(ctx, p, log)
+		if wasReady {
+			failures, delay = 0, r.cfg.Backoff
+		}
+		if ctx.Err() != nil {
+			r.setStatus(p, func(s *Status) { s.Phase = PhaseStopped })
+			return
+		}
+		failures++
+		msg := "control plane exited"
+		if err != nil {
+			msg = err.Error()
+		}
+		log.Warn("control plane stopped; restarting", "err", msg, "failures", failures)
+		if failures >= r.cfg.MaxFailures {
+			r.setStatus(p, func(s *Status) { s.Phase = PhaseFailed; s.LastError = msg })
+			log.Error("control plane keeps failing; giving up", "err", msg)
+			<-ctx.Done()
+			r.setStatus(p, func(s *Status) { s.Phase = PhaseStopped })
+			return
+		}
+		r.setStatus(p, func(s *Status) { s.Phase = PhaseStarting; s.Restarts++; s.LastError = msg })
+		select {
+		case <-ctx.Done():
+			r.setStatus(p, func(s *Status) { s.Phase = PhaseStopped })
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// runOnce starts the process and returns when it has exited, telling
+// whether it had become ready.
+func (r *ProcessRuntime) runOnce(ctx context.Context, p *supervised, log *slog.Logger) (bool, error) {
+	if err := reapLeftover(p.spec.Dir); err != nil {
+		return false, fmt.Errorf("reaping an old control-plane process: %w", err)
+	}
+	specPath, err := WriteSpec(p.spec)
+	if err != nil {
+		return false, err
+	}
+	logFile, err := os.OpenFile(filepath.Join(p.spec.Dir, "controlplane.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return false, fmt.Errorf("opening the control-plane log: %w", err)
+	}
+	defer logFile.Close()
+
+	var waitErr error
+	procDone := make(chan struct{})
+	started := make(chan error, 1)
+	// The parent-death signal is tied to the thread that forks the child,
+	// so start and wait on one locked thread that lives as long as the child.
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		cmd := exec.Command(r.cfg.Executable, append(append([]string{}, r.cfg.Args...), specPath)...)
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		cmd.Dir = p.spec.Dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		pid := cmd.Process.Pid
+		if err := writePID(p.spec.Dir, pid); err != nil {
+			log.Warn("writing pid file", "err", err)
+		}
+		started <- nil
+		go func() {
+			select {
+			case <-procDone:
+			case <-ctx.Done():
+				terminate(pid, r.cfg.StopGrace, procDone)
+			}
+		}()
+		waitErr = cmd.Wait()
+		// Kill what the process may have left in its group.
+		syscall.Kill(-pid, syscall.SIGKILL)
+		os.Remove(filepath.Join(p.spec.Dir, pidFile))
+		close(procDone)
+	}()
+	if err := <-started; err != nil {
+		return false, fmt.Errorf("starting the control-plane process: %w", err)
+	}
+	client, err := readyClient(p.spec)
+	if err != nil {
+		killGroup(p)
+		<-procDone
+		return false, err
+	}
+	startedAt := time.Now()
+	ready, everReady := false, false
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-procDone:
+			if ctx.Err() != nil {
+				return everReady, nil
+			}
+			err := waitErr
+			if err == nil {
+				err = errors.New("exited")
+			}
+			logPath := filepath.Join(p.spec.Dir, "controlplane.log")
+			if cause := lastError(logPath); cause != "" {
+				return everReady, fmt.Errorf("%s (control-plane process %v; see %s)", cause, err, logPath)
+			}
+			return everReady, fmt.Errorf("control-plane process %w (see %s)", err, logPath)
+		case <-tick.C:
+			if ctx.Err() != nil {
+				continue
+			}
+			ok := probe(ctx, client, p.spec.APIServerPort)
+			switch {
+			case ok && !ready:
+				ready, everReady = true, true
+				log.Info("control plane ready", "after", time.Since(startedAt).Round(time.Millisecond), "version", p.spec.Version)
+				r.setStatus(p, func(s *Status) { s.Phase = PhaseReady; s.Version = p.spec.Version; s.LastError = "" })
+				tick.Reset(2 * time.Second)
+			case !ok && ready:
+				ready = false
+				r.setStatus(p, func(s *Status) { s.Phase = PhaseStarting; s.LastError = "kube-apiserver /readyz is failing" })
+				tick.Reset(100 * time.Millisecond)
+			case !ok && !everReady && time.Since(startedAt) > r.cfg.StartTimeout:
+				killGroup(p)
+				<-procDone
+				return false, fmt.Errorf("kube-apiserver was not ready within %s", r.cfg.StartTimeout)
+			}
+		}
+	}
+}
+
+func killGroup(p *supervised) {
+	if pid, ok := readPID(p.spec.Dir); ok {
+		syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
+
+// terminate asks the process group to stop, then kills it after grace.
+func terminate(pid int, grace time.Duration, done <-chan struct{}) {
+	syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
+
+func readyClient(spec Spec) (*http.Client, error) {
+	paths := pki.PathsFor(filepath.Join(spec.Dir, "pki"))
+	caPEM, err := os.ReadFile(paths.CACert)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("the cluster CA file holds no certificate")
+	}
+	cert, err := tls.LoadX509KeyPair(paths.AdminCert, paths.AdminKey)
+	if err != nil {
+		return nil, fmt.Errorf("loading the admin certificate: %w", err)
+	}
+	return &http.Client{
+		Timeout: 2 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+			DisableKeepAlives: true,
+		},
+	}, nil
+}
+
+func probe(ctx context.Context, c *http.Client, port int) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://127.0.0.1:"+strconv.Itoa(port)+"/readyz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+const pidFile = "controlplane.pid"
+
+func writePID(dir string, pid int) error {
+	return os.WriteFile(filepath.Join(dir, pidFile), []byte(strconv.Itoa(pid)+"\n"), 0o600)
+}
+
+func readPID(dir string) (int, bool) {
+	raw, err := os.ReadFile(filepath.Join(dir, pidFile))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	return pid, err == nil && pid > 1
+}
+
+// reapLeftover kills a control-plane process an earlier daemon left running
+// for dir, if the pid file names one that is still ours.
+func reapLeftover(dir string) error {
+	pid, ok := readPID(dir)
+	if !ok {
+		return nil
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err == nil && strings.Contains(string(cmdline), filepath.Join(dir, SpecFile)) {
+		syscall.Kill(-pid, syscall.SIGKILL)
+		syscall.Kill(pid, syscall.SIGKILL)
+		for i := 0; i < 100; i++ {
+			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+				break
+			}
+			// A zombie is gone as far as ports and files go; it is
+			// reaped by init once its parent is gone.
+			if st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && strings.Contains(string(st), ") Z ") {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	os.Remove(filepath.Join(dir, pidFile))
+	return nil
+}
+
+// lastError returns the error the child printed last ("berth: ..." is how
+// the berth command reports a failure), or "".
+func lastError(logPath string) string {
+	f, err := os.Open(logPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const window = 16 << 10
+	if st, err := f.Stat(); err == nil && st.Size() > window {
+		f.Seek(st.Size()-window, io.SeekStart)
+	}
+	b, _ := io.ReadAll(f)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if msg, ok := strings.CutPrefix(lines[i], "berth: "); ok {
+			return msg
+		}
+	}
+	return ""
+}

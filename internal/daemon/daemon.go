@@ -1,0 +1,226 @@
+// Package daemon wires berth's components into the `berth serve` process:
+// the store, the credentials, the EKS API front door, the cluster
+// controller and the control-plane runtime.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berthproject/berth/internal/cluster"
+	clusterctl "github.com/berthproject/berth/internal/controllers/cluster"
+	"github.com/berthproject/berth/internal/controlplane"
+	"github.com/berthproject/berth/internal/credentials"
+	"github.com/berthproject/berth/internal/eksapi"
+	"github.com/berthproject/berth/internal/sigv4"
+	"github.com/berthproject/berth/internal/store"
+	"github.com/berthproject/berth/internal/versions"
+	"github.com/berthproject/berth/internal/vpc"
+)
+
+// Config is what `berth serve` is told.
+type Config struct {
+	DataDir string
+	Listen  string // host:port of the AWS API endpoint
+	Region  string
+	Account string
+	// Executable is the berth binary that runs control planes.
+	Executable string
+	// Versions are the Kubernetes minors this build serves, newest first,
+	// and BinaryPatch the compiled-in Kubernetes version ("1.37.2").
+	Versions    []string
+	BinaryPatch string
+	// DescribeHold: see eksapi.Config.
+	DescribeHold time.Duration
+	Ports        controlplane.PortRange
+	Logger       *slog.Logger
+	// Out receives the startup banner (how to use berth).
+	Out io.Writer
+}
+
+// Validate checks the configuration a user gave.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil || port == "" {
+		errs = append(errs, fmt.Errorf("--listen %q must be HOST:PORT", c.Listen))
+	} else if ip := net.ParseIP(host); host != "localhost" && ip == nil {
+		errs = append(errs, fmt.Errorf("--listen host %q must be an IP address or localhost", host))
+	}
+	if !validRegion(c.Region) {
+		errs = append(errs, fmt.Errorf("--region %q is not a region name like us-east-1", c.Region))
+	}
+	if len(c.Account) != 12 || strings.Trim(c.Account, "0123456789") != "" {
+		errs = append(errs, fmt.Errorf("--account-id %q must be 12 digits", c.Account))
+	}
+	if c.Executable == "" || len(c.Versions) == 0 {
+		errs = append(errs, errors.New("executable and versions are required"))
+	}
+	return errors.Join(errs...)
+}
+
+func validRegion(r string) bool {
+	parts := strings.Split(r, "-")
+	if len(parts) < 3 {
+		return false
+	}
+	for _, p := range parts[:len(parts)-1] {
+		if p == "" || strings.Trim(p, "abcdefghijklmnopqrstuvwxyz") != "" {
+			return false
+		}
+	}
+	last := parts[len(parts)-1]
+	return last != "" && strings.Trim(last, "0123456789") == ""
+}
+
+// Run serves until ctx is done.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(dataDir, "berth.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	keys := credentials.NewKeyring(st)
+	root, err := keys.EnsureRoot(ctx, cfg.Account)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	endpoint := "http://" + ln.Addr().String()
+	files, err := credentials.WriteFiles(dataDir, root, cfg.Region, endpoint)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	network := vpc.Default(cfg.Account, cfg.Region)
+	catalog := versions.Builtin(cfg.BinaryPatch).Only(cfg.Versions)
+	clusters, err := cluster.New(cluster.Config{Store: st, Network: network, Versions: catalog, Account: cfg.Account, Region: cfg.Region})
+	if err != nil {
+		return err
+	}
+	verifier, err := sigv4.New(sigv4.Config{Credentials: keys, Service: "eks"})
+	if err != nil {
+		return err
+	}
+	var ctl *clusterctl.Controller
+	rt, err := controlplane.NewProcessRuntime(controlplane.ProcessConfig{
+		Executable: cfg.Executable,
+		Logger:     log.With("component", "controlplane"),
+		OnChange: func(name string) {
+			if ctl != nil {
+				ctl.Enqueue(name)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ctl, err = clusterctl.New(clusterctl.Config{
+		Clusters: clusters, Runtime: rt, Changes: st, DataDir: dataDir, Ports: cfg.Ports,
+		Logger: log.With("component", "cluster-controller"),
+	})
+	if err != nil {
+		return err
+	}
+	api, err := eksapi.New(eksapi.Config{
+		Clusters: clusters, Auth: verifier, Changes: st, DescribeHold: cfg.DescribeHold,
+		Logger: log.With("component", "eksapi"),
+	})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+
+	printBanner(cfg.Out, endpoint, cfg.Region, files, network)
+	log.Info("berth serving", "endpoint", endpoint, "data-dir", dataDir, "region", cfg.Region, "account", cfg.Account)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	run := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	run("control-plane runtime", func() error { return rt.Start(ctx) })
+	run("cluster controller", func() error { return ctl.Start(ctx) })
+	run("api server", func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	<-ctx.Done()
+	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	srv.Shutdown(shutdownCtx)
+	stop()
+	wg.Wait()
+	close(errc)
+	var errs []error
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	log.Info("berth stopped")
+	return errors.Join(errs...)
+}
+
+func printBanner(w io.Writer, endpoint, region string, files credentials.Files, n *vpc.Network) {
+	fmt.Fprintf(w, "berth is serving the EKS API at %s (region %s)\n\n", endpoint, region)
+	fmt.Fprintf(w, "Use it with the AWS CLI or an SDK:\n")
+	fmt.Fprint(w, credentials.Usage(files))
+	fmt.Fprintf(w, "  (or: --endpoint-url %s with the keys in %s)\n\n", endpoint, files.Credentials)
+	fmt.Fprintf(w, "Default VPC %s %s, subnets:\n", n.VpcID, n.CIDR)
+	for _, s := range n.Subnets {
+		kind := "private"
+		if s.Public {
+			kind = "public"
+		}
+		note := ""
+		if !s.EKSCapable {
+			note = "  (EKS control planes not supported in this zone)"
+		}
+		fmt.Fprintf(w, "  %s  %-11s %-16s %s%s\n", s.ID, s.AZ, s.CIDR, kind, note)
+	}
+	fmt.Fprintln(w)
+}

@@ -1,0 +1,456 @@
+package eksapi
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/berthproject/berth/internal/apierror"
+	"github.com/berthproject/berth/internal/cluster"
+)
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func (h *Handler) createCluster(q *request) {
+	var in createClusterRequest
+	if err := decode(q, &in); err != nil {
+		writeError(q.w, err)
+		return
+	}
+	if in.Name == nil {
+		writeError(q.w, apierror.New(apierror.InvalidParameter, "name is required."))
+		return
+	}
+	if in.RoleArn == nil {
+		writeError(q.w, apierror.New(apierror.InvalidParameter, "roleArn is required."))
+		return
+	}
+	if in.ResourcesVpcConfig == nil {
+		writeError(q.w, apierror.New(apierror.InvalidParameter, "resourcesVpcConfig is required."))
+		return
+	}
+	ci := cluster.CreateInput{
+		Name:               *in.Name,
+		Version:            str(in.Version),
+		RoleARN:            *in.RoleArn,
+		SubnetIDs:          in.ResourcesVpcConfig.SubnetIDs,
+		SecurityGroupIDs:   in.ResourcesVpcConfig.SecurityGroupIDs,
+		EndpointPublic:     in.ResourcesVpcConfig.EndpointPublicAccess,
+		EndpointPrivate:    in.ResourcesVpcConfig.EndpointPrivateAccess,
+		PublicAccessCIDRs:  in.ResourcesVpcConfig.PublicAccessCidrs,
+		ClientRequestToken: str(in.ClientRequestToken),
+		Tags:               in.Tags,
+		DeletionProtection: in.DeletionProtection,
+	}
+	if n := in.KubernetesNetworkConfig; n != nil {
+		ci.ServiceIPv4CIDR = str(n.ServiceIPv4Cidr)
+		ci.IPFamily = str(n.IPFamily)
+		if n.ElasticLoadBalancing != nil {
+			ci.ELBEnabled = n.ElasticLoadBalancing.Enabled
+		}
+	}
+	if in.Logging != nil {
+		for _, ls := range in.Logging.ClusterLogging {
+			ci.Logging = append(ci.Logging, cluster.LogSetup{Types: ls.Types, Enabled: ls.Enabled != nil && *ls.Enabled})
+		}
+	}
+	for _, e := range in.EncryptionConfig {
+		enc := cluster.Encryption{Resources: e.Resources}
+		if e.Provider != nil {
+			enc.KeyARN = e.Provider.KeyArn
+		}
+		ci.Encryption = append(ci.Encryption, enc)
+	}
+	if a := in.AccessConfig; a != nil {
+		ci.Access = &cluster.AccessInput{BootstrapClusterCreatorAdminPermissions: a.BootstrapClusterCreatorAdminPermissions, AuthenticationMode: a.AuthenticationMode}
+	}
+	if in.UpgradePolicy != nil {
+		ci.SupportType = in.UpgradePolicy.SupportType
+	}
+	if in.ZonalShiftConfig != nil {
+		ci.ZonalShift = in.ZonalShiftConfig.Enabled
+	}
+	for name, v := range map[string]any{
+		"outpostConfig": in.OutpostConfig, "remoteNetworkConfig": in.RemoteNetworkConfig,
+		"computeConfig": in.ComputeConfig, "storageConfig": in.StorageConfig,
+		"controlPlaneScalingConfig": in.ControlPlaneScalingConfig,
+	} {
+		if !emptyOption(v) {
+			ci.Unsupported = append(ci.Unsupported, name)
+		}
+	}
+	slices.Sort(ci.Unsupported)
+	c, err := h.cfg.Clusters.Create(q.ctx, ci)
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	writeJSON(q.w, http.StatusOK, map[string]any{"cluster": toWire(c)})
+}
+
+// emptyOption reports whether an unsupported option is absent or switched
+// off (computeConfig {"enabled": false} is what tools send by default).
+func emptyOption(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		for k, val := range t {
+			if k == "enabled" && val == false {
+				continue
+			}
+			if !emptyOption(val) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		return len(t) == 0
+	case bool:
+		return !t
+	case string:
+		return t == ""
+	}
+	return false
+}
+
+func (h *Handler) listClusters(q *request) {
+	max, err := queryInt(q, "maxResults")
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	names, next, err := h.cfg.Clusters.List(q.ctx, max, q.query.Get("nextToken"))
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	out := map[string]any{"clusters": names}
+	if next != "" {
+		out["nextToken"] = next
+	}
+	writeJSON(q.w, http.StatusOK, out)
+}
+
+func transitional(status string) bool {
+	return status == cluster.StatusCreating || status == cluster.StatusDeleting || status == cluster.StatusUpdating
+}
+
+func (h *Handler) describeCluster(q *request, name string) {
+	c, _, err := h.cfg.Clusters.Get(q.ctx, name)
+	if err == nil && transitional(c.Status) && h.cfg.DescribeHold > 0 {
+		c, err = h.hold(q.ctx, name, c.Status)
+	}
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	writeJSON(q.w, http.StatusOK, map[string]any{"cluster": toWire(c)})
+}
+
+// hold waits up to DescribeHold for the cluster to leave status, then
+// returns it as it is (or the not-found error once it is gone).
+func (h *Handler) hold(ctx context.Context, name, status string) (*cluster.Cluster, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.DescribeHold)
+	defer cancel()
+	events, err := h.cfg.Changes.Watch(ctx)
+	if err != nil {
+		c, _, err := h.cfg.Clusters.Get(ctx, name)
+		return c, err
+	}
+	for {
+		c, _, err := h.cfg.Clusters.Get(context.WithoutCancel(ctx), name)
+		if err != nil || c.Status != status {
+			return c, err
+		}
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return c, nil
+			case ev, ok := <-events:
+				if !ok {
+					return c, nil
+				}
+				if ev.Kind == cluster.KindCluster && ev.Key == name {
+					break wait
+				}
+			}
+		}
+	}
+}
+
+func (h *Handler) deleteCluster(q *request, name string) {
+	c, err := h.cfg.Clusters.Delete(q.ctx, name)
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	writeJSON(q.w, http.StatusOK, map[string]any{"cluster": toWire(c)})
+}
+
+func (h *Handler) updateClusterVersion(q *request, name string) {
+	var in updateClusterVersionRequest
+	if err := decode(q, &in); err != nil {
+		writeError(q.w, err)
+		return
+	}
+	u, err := h.cfg.Clusters.UpdateVersion(q.ctx, name, str(in.Version), str(in.ClientRequestToken))
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	writeJSON(q.w, http.StatusOK, map[string]any{"update": updateToWire(u)})
+}
+
+func (h *Handler) describeUpdate(q *request, name, id string) {
+	u, err := h.cfg.Clusters.DescribeUpdate(q.ctx, name, id, q.query.Get("nodegroupName"), q.query.Get("addonName"))
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	writeJSON(q.w, http.StatusOK, map[string]any{"update": updateToWire(u)})
+}
+
+func (h *Handler) listUpdates(q *request, name string) {
+	max, err := queryInt(q, "maxResults")
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	ids, next, err := h.cfg.Clusters.ListUpdates(q.ctx, name, q.query.Get("nodegroupName"), q.query.Get("addonName"), max, q.query.Get("nextToken"))
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	out := map[string]any{"updateIds": ids}
+	if next != "" {
+		out["nextToken"] = next
+	}
+	writeJSON(q.w, http.StatusOK, out)
+}
+
+func (h *Handler) describeClusterVersions(q *request) {
+	max, err := queryInt(q, "maxResults")
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	defaultOnly, err := queryBool(q, "defaultOnly")
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	includeAll, err := queryBool(q, "includeAll")
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	if t := q.query.Get("clusterType"); t != "" && t != "eks" {
+		writeError(q.w, apierror.New(apierror.InvalidParameter, "Unsupported clusterType %q: the only cluster type is eks.", t))
+		return
+	}
+	wantStatus := q.query.Get("versionStatus")
+	if s := q.query.Get("status"); s != "" {
+		wantStatus = strings.ToUpper(strings.ReplaceAll(s, "-", "_"))
+	}
+	if wantStatus != "" && !slices.Contains([]string{"STANDARD_SUPPORT", "EXTENDED_SUPPORT", "UNSUPPORTED"}, wantStatus) {
+		writeError(q.w, apierror.New(apierror.InvalidParameter, "Unsupported version status %q.", wantStatus))
+		return
+	}
+	wanted := q.query["clusterVersions"]
+	now := h.cfg.Clusters.Now()
+	var list []clusterVersionWire
+	for _, v := range h.cfg.Clusters.Versions().All() {
+		st := v.Status(now)
+		switch {
+		case defaultOnly && !v.Default,
+			len(wanted) > 0 && !slices.Contains(wanted, v.Minor),
+			wantStatus != "" && st != wantStatus,
+			!includeAll && wantStatus == "" && st == "UNSUPPORTED":
+			continue
+		}
+		list = append(list, clusterVersionWire{
+			ClusterVersion:           v.Minor,
+			ClusterType:              "eks",
+			DefaultPlatformVersion:   v.PlatformVersion,
+			DefaultVersion:           v.Default,
+			ReleaseDate:              ep(v.Released),
+			EndOfStandardSupportDate: ep(v.EndOfStandard),
+			EndOfExtendedSupportDate: ep(v.EndOfExtended),
+			Status:                   v.LegacyStatus(now),
+			VersionStatus:            st,
+			KubernetesPatchVersion:   v.PatchVersion,
+		})
+	}
+	start := 0
+	if tok := q.query.Get("nextToken"); tok != "" {
+		start = slices.IndexFunc(list, func(v clusterVersionWire) bool { return "v:"+v.ClusterVersion == tok }) + 1
+		if start == 0 {
+			writeError(q.w, apierror.New(apierror.InvalidParameter, "The pagination token %q is invalid.", tok))
+			return
+		}
+	}
+	list = list[start:]
+	out := map[string]any{}
+	if max > 0 && len(list) > max {
+		list = list[:max]
+		out["nextToken"] = "v:" + list[max-1].ClusterVersion
+	}
+	if list == nil {
+		list = []clusterVersionWire{}
+	}
+	out["clusterVersions"] = list
+	writeJSON(q.w, http.StatusOK, out)
+}
+
+// clusterFromARN resolves a taggable ARN to a cluster name.
+func (h *Handler) clusterFromARN(arn string) (string, error) {
+	name, ok := strings.CutPrefix(arn, h.cfg.Clusters.ARN(""))
+	if !ok || name == "" || strings.Contains(name, "/") {
+		if strings.HasPrefix(arn, "arn:aws:eks:") {
+			return "", apierror.New(apierror.NotFound, "Resource not found: %s", arn)
+		}
+		return "", apierror.New(apierror.BadRequest, "Invalid ARN: %s", arn)
+	}
+	return name, nil
+}
+
+func (h *Handler) tagResource(q *request, arn string) {
+	var in tagResourceRequest
+	if err := decode(q, &in); err != nil {
+		writeError(q.w, err)
+		return
+	}
+	name, err := h.clusterFromARN(arn)
+	if err == nil {
+		err = notFoundAsTagError(h.cfg.Clusters.Tag(q.ctx, name, in.Tags), arn)
+	}
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	writeJSON(q.w, http.StatusOK, map[string]any{})
+}
+
+func (h *Handler) untagResource(q *request, arn string) {
+	name, err := h.clusterFromARN(arn)
+	if err == nil {
+		err = notFoundAsTagError(h.cfg.Clusters.Untag(q.ctx, name, q.query["tagKeys"]), arn)
+	}
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	writeJSON(q.w, http.StatusOK, map[string]any{})
+}
+
+func (h *Handler) listTags(q *request, arn string) {
+	name, err := h.clusterFromARN(arn)
+	var c *cluster.Cluster
+	if err == nil {
+		c, _, err = h.cfg.Clusters.Get(q.ctx, name)
+		err = notFoundAsTagError(err, arn)
+	}
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	tags := c.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	writeJSON(q.w, http.StatusOK, map[string]any{"tags": tags})
+}
+
+// notFoundAsTagError maps a missing resource to the tagging API's
+// NotFoundException, as the model declares for these operations.
+func notFoundAsTagError(err error, arn string) error {
+	if apierror.IsKind(err, apierror.ResourceNotFound) {
+		return apierror.New(apierror.NotFound, "Resource not found: %s", arn)
+	}
+	if e, ok := apierror.As(err); ok && e.Kind == apierror.InvalidParameter {
+		return apierror.New(apierror.BadRequest, "%s", e.Message)
+	}
+	return err
+}
+
+func toWire(c *cluster.Cluster) clusterWire {
+	w := clusterWire{
+		Name:      c.Name,
+		Arn:       c.ARN,
+		CreatedAt: ep(c.CreatedAt),
+		Version:   c.Version,
+		Endpoint:  c.Runtime.Endpoint,
+		RoleArn:   c.RoleARN,
+		ResourcesVpcConfig: vpcConfigResponse{
+			SubnetIDs:              c.VPC.SubnetIDs,
+			SecurityGroupIDs:       c.VPC.SecurityGroupIDs,
+			ClusterSecurityGroupID: c.VPC.ClusterSecurityGroupID,
+			VpcID:                  c.VPC.VpcID,
+			EndpointPublicAccess:   c.VPC.EndpointPublicAccess,
+			EndpointPrivateAccess:  c.VPC.EndpointPrivateAccess,
+			PublicAccessCidrs:      c.VPC.PublicAccessCIDRs,
+		},
+		KubernetesNetworkConfig: kubernetesNetworkResponse{
+			ServiceIPv4Cidr:      c.Network.ServiceIPv4CIDR,
+			IPFamily:             c.Network.IPFamily,
+			ElasticLoadBalancing: &elasticLoadBalancing{Enabled: &c.Network.ELBEnabled},
+		},
+		Status:               c.Status,
+		CertificateAuthority: certificate{Data: c.Runtime.CAData},
+		ClientRequestToken:   c.ClientRequestToken,
+		PlatformVersion:      c.PlatformVersion,
+		Tags:                 c.Tags,
+		Health:               health{Issues: []clusterIssue{}},
+		AccessConfig: accessConfig{
+			BootstrapClusterCreatorAdminPermissions: &c.Access.BootstrapClusterCreatorAdminPermissions,
+			AuthenticationMode:                      c.Access.AuthenticationMode,
+		},
+		UpgradePolicy:      upgradePolicy{SupportType: c.SupportType},
+		ZonalShiftConfig:   &zonalShift{Enabled: &c.ZonalShift},
+		DeletionProtection: &c.DeletionProtection,
+	}
+	if w.Tags == nil {
+		w.Tags = map[string]string{}
+	}
+	for _, ls := range c.Logging {
+		en := ls.Enabled
+		w.Logging.ClusterLogging = append(w.Logging.ClusterLogging, logSetup{Types: ls.Types, Enabled: &en})
+	}
+	if c.Status != cluster.StatusCreating || c.Runtime.Endpoint != "" {
+		w.Identity = &identity{OIDC: oidc{Issuer: "https://oidc.eks." + regionOf(c.ARN) + ".amazonaws.com/id/" + c.OIDCIssuerID}}
+	}
+	for _, e := range c.Encryption {
+		w.EncryptionConfig = append(w.EncryptionConfig, encryptionConfig{Resources: e.Resources, Provider: &provider{KeyArn: e.KeyARN}})
+	}
+	for _, is := range c.Health {
+		w.Health.Issues = append(w.Health.Issues, clusterIssue{Code: is.Code, Message: is.Message, ResourceIDs: is.ResourceIDs})
+	}
+	return w
+}
+
+func regionOf(arn string) string {
+	parts := strings.SplitN(arn, ":", 5)
+	if len(parts) < 4 {
+		return ""
+	}
+	return parts[3]
+}
+
+func updateToWire(u *cluster.Update) updateWire {
+	w := updateWire{ID: u.ID, Status: u.Status, Type: u.Type, CreatedAt: ep(u.CreatedAt), Errors: []errorDetail{}}
+	for _, p := range u.Params {
+		w.Params = append(w.Params, updateParam{Type: p.Type, Value: p.Value})
+	}
+	for _, e := range u.Errors {
+		w.Errors = append(w.Errors, errorDetail{ErrorCode: e.Code, ErrorMessage: e.Message, ResourceIDs: e.ResourceIDs})
+	}
+	return w
+}

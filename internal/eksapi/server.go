@@ -1,0 +1,271 @@
+package eksapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/berthproject/berth/internal/apierror"
+	"github.com/berthproject/berth/internal/cluster"
+	"github.com/berthproject/berth/internal/sigv4"
+	"github.com/berthproject/berth/internal/store"
+)
+
+// Authenticator verifies the SigV4 signature of a request.
+type Authenticator interface {
+	Verify(ctx context.Context, r *http.Request, body []byte) (sigv4.Result, error)
+}
+
+// Watcher delivers store change events (for DescribeCluster's hold).
+type Watcher interface {
+	Watch(ctx context.Context) (<-chan store.Event, error)
+}
+
+// Config wires a Handler.
+type Config struct {
+	Clusters *cluster.Service
+	Auth     Authenticator
+	Changes  Watcher
+	// DescribeHold is how long DescribeCluster may wait, for a cluster in a
+	// transitional state (CREATING, UPDATING, DELETING), for that state to
+	// end before it answers. EKS waiters poll every 30 s; holding lets
+	// `aws eks wait cluster-active` return as soon as the cluster is
+	// ready. Zero disables it.
+	DescribeHold time.Duration
+	// MaxBodyBytes bounds request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+}
+
+// Handler serves the EKS API.
+type Handler struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks cfg and returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Clusters == nil || cfg.Auth == nil {
+		return nil, errors.New("eksapi: Clusters and Auth are required")
+	}
+	if cfg.DescribeHold > 0 && cfg.Changes == nil {
+		return nil, errors.New("eksapi: DescribeHold needs Changes")
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{cfg: cfg, log: cfg.Logger}, nil
+}
+
+type request struct {
+	w     http.ResponseWriter
+	r     *http.Request
+	ctx   context.Context
+	body  []byte
+	segs  []string // unescaped path segments
+	query url.Values
+}
+
+// ServeHTTP authenticates, routes and answers one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("x-amzn-RequestId", uuid.NewString())
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, apierror.New(apierror.BadRequest, "The request body is larger than the %d bytes allowed.", h.cfg.MaxBodyBytes))
+			return
+		}
+		writeError(w, apierror.New(apierror.BadRequest, "Could not read the request body: %v", err))
+		return
+	}
+	if _, err := h.cfg.Auth.Verify(r.Context(), r, body); err != nil {
+		var se *sigv4.Error
+		if errors.As(err, &se) {
+			writeWire(w, se.Status, se.Code, se.Message, nil)
+			return
+		}
+		h.log.Error("verifying signature", "err", err)
+		writeError(w, err)
+		return
+	}
+	segs, err := splitPath(r.URL.EscapedPath())
+	if err != nil {
+		writeError(w, apierror.New(apierror.BadRequest, "Malformed request path: %v", err))
+		return
+	}
+	req := &request{w: w, r: r, ctx: r.Context(), body: body, segs: segs, query: r.URL.Query()}
+	h.route(req)
+}
+
+func splitPath(escaped string) ([]string, error) {
+	escaped = strings.Trim(escaped, "/")
+	if escaped == "" {
+		return nil, nil
+	}
+	parts := strings.Split(escaped, "/")
+	for i, p := range parts {
+		u, err := url.PathUnescape(p)
+		if err != nil {
+			return nil, err
+		}
+		parts[i] = u
+	}
+	return parts, nil
+}
+
+func (h *Handler) route(q *request) {
+	m, s := q.r.Method, q.segs
+	switch {
+	case len(s) == 1 && s[0] == "clusters" && m == http.MethodPost:
+		h.createCluster(q)
+	case len(s) == 1 && s[0] == "clusters" && m == http.MethodGet:
+		h.listClusters(q)
+	case len(s) == 2 && s[0] == "clusters" && m == http.MethodGet:
+		h.describeCluster(q, s[1])
+	case len(s) == 2 && s[0] == "clusters" && m == http.MethodDelete:
+		h.deleteCluster(q, s[1])
+	case len(s) == 3 && s[0] == "clusters" && s[2] == "updates" && m == http.MethodPost:
+		h.updateClusterVersion(q, s[1])
+	case len(s) == 3 && s[0] == "clusters" && s[2] == "updates" && m == http.MethodGet:
+		h.listUpdates(q, s[1])
+	case len(s) == 4 && s[0] == "clusters" && s[2] == "updates" && m == http.MethodGet:
+		h.describeUpdate(q, s[1], s[3])
+	case len(s) == 1 && s[0] == "cluster-versions" && m == http.MethodGet:
+		h.describeClusterVersions(q)
+	case len(s) == 2 && s[0] == "tags" && m == http.MethodPost:
+		h.tagResource(q, s[1])
+	case len(s) == 2 && s[0] == "tags" && m == http.MethodDelete:
+		h.untagResource(q, s[1])
+	case len(s) == 2 && s[0] == "tags" && m == http.MethodGet:
+		h.listTags(q, s[1])
+	default:
+		writeWire(q.w, http.StatusNotFound, "UnknownOperationException",
+			fmt.Sprintf("berth does not implement %s %s.", m, q.r.URL.Path), nil)
+	}
+}
+
+// decode unmarshals a JSON body; an empty body is an empty object.
+func decode(q *request, v any) error {
+	if len(strings.TrimSpace(string(q.body))) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(q.body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return apierror.New(apierror.BadRequest, "Could not parse request body into json: the field %q expects a %s, not a JSON %s.", te.Field, wireType(te.Type.Kind().String()), te.Value)
+		}
+		return apierror.New(apierror.BadRequest, "Could not parse request body into json: %v", err)
+	}
+	return nil
+}
+
+func wireType(kind string) string {
+	switch kind {
+	case "ptr", "struct":
+		return "structure"
+	case "slice":
+		return "list"
+	case "map":
+		return "map"
+	case "bool":
+		return "boolean"
+	case "int", "int64", "int32":
+		return "integer"
+	}
+	return kind
+}
+
+func queryInt(q *request, name string) (int, error) {
+	v := q.query.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, apierror.New(apierror.InvalidParameter, "%s must be an integer, not %q.", name, v)
+	}
+	if n < 1 || n > 100 {
+		return 0, apierror.New(apierror.InvalidParameter, "%s must be between 1 and 100.", name)
+	}
+	return n, nil
+}
+
+func queryBool(q *request, name string) (bool, error) {
+	v := q.query.Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, apierror.New(apierror.InvalidParameter, "%s must be true or false, not %q.", name, v)
+	}
+	return b, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeWire(w, http.StatusInternalServerError, string(apierror.Server), "encoding the response: "+err.Error(), nil)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+var statusOf = map[apierror.Kind]int{
+	apierror.InvalidParameter:   http.StatusBadRequest,
+	apierror.InvalidRequest:     http.StatusBadRequest,
+	apierror.ResourceNotFound:   http.StatusNotFound,
+	apierror.ResourceInUse:      http.StatusConflict,
+	apierror.ResourceLimit:      http.StatusBadRequest,
+	apierror.UnsupportedAZ:      http.StatusBadRequest,
+	apierror.BadRequest:         http.StatusBadRequest,
+	apierror.NotFound:           http.StatusNotFound,
+	apierror.Client:             http.StatusBadRequest,
+	apierror.Server:             http.StatusInternalServerError,
+	apierror.ServiceUnavailable: http.StatusServiceUnavailable,
+	apierror.AccessDenied:       http.StatusForbidden,
+	apierror.InvalidState:       http.StatusBadRequest,
+}
+
+// writeError is the one place a service error becomes a wire error.
+func writeError(w http.ResponseWriter, err error) {
+	if e, ok := apierror.As(err); ok {
+		status, ok := statusOf[e.Kind]
+		if !ok {
+			status = http.StatusBadRequest
+		}
+		writeWire(w, status, string(e.Kind), e.Message, e.Fields)
+		return
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		writeWire(w, http.StatusServiceUnavailable, string(apierror.ServiceUnavailable), "The request was cancelled.", nil)
+		return
+	}
+	writeWire(w, http.StatusInternalServerError, string(apierror.Server), err.Error(), nil)
+}
+
+func writeWire(w http.ResponseWriter, status int, code, message string, fields map[string]string) {
+	body := map[string]string{"message": message}
+	for k, v := range fields {
+		body[k] = v
+	}
+	w.Header().Set("x-amzn-ErrorType", code)
+	writeJSON(w, status, body)
+}

@@ -1,0 +1,105 @@
+// Package kubeconfig writes kubeconfig files for berth clusters.
+package kubeconfig
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// componentName names the cluster, user and context of ForComponent.
+const componentName = "default"
+
+// Admin returns a kubeconfig for a user of the cluster clusterName whose API
+// server is at server (an https URL). The user authenticates with the client
+// certificate certPEM and its key keyPEM and trusts the CA certificate caPEM.
+// All three are embedded; the kubeconfig refers to no files. The cluster, the
+// user and the context are all named clusterName, and the context is current.
+func Admin(clusterName, server string, caPEM, certPEM, keyPEM []byte) ([]byte, error) {
+	if clusterName == "" {
+		return nil, errors.New("building admin kubeconfig: empty cluster name")
+	}
+	out, err := admin(clusterName, server, caPEM, certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("building admin kubeconfig for cluster %s: %w", clusterName, err)
+	}
+	return out, nil
+}
+
+func admin(name, server string, caPEM, certPEM, keyPEM []byte) ([]byte, error) {
+	if err := checkServer(server); err != nil {
+		return nil, err
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("no PEM certificate in CA data")
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return nil, fmt.Errorf("client certificate and key: %w", err)
+	}
+	return write(name, &clientcmdapi.Cluster{
+		Server:                   server,
+		CertificateAuthorityData: caPEM,
+	}, &clientcmdapi.AuthInfo{
+		ClientCertificateData: certPEM,
+		ClientKeyData:         keyPEM,
+	})
+}
+
+// ForComponent returns a kubeconfig for a control-plane component, such as
+// kube-controller-manager or kube-scheduler, that reaches the API server at
+// server with the client certificate in certFile and its key in keyFile,
+// trusting the CA certificate in caFile. It refers to the files by name;
+// clientcmd resolves relative names against the directory of the kubeconfig
+// file, so pass absolute ones unless that is meant. The cluster, user and
+// context are named "default".
+func ForComponent(server, caFile, certFile, keyFile string) ([]byte, error) {
+	out, err := forComponent(server, caFile, certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("building component kubeconfig for %s: %w", server, err)
+	}
+	return out, nil
+}
+
+func forComponent(server, caFile, certFile, keyFile string) ([]byte, error) {
+	if err := checkServer(server); err != nil {
+		return nil, err
+	}
+	if caFile == "" || certFile == "" || keyFile == "" {
+		return nil, errors.New("CA, certificate and key file names are required")
+	}
+	return write(componentName, &clientcmdapi.Cluster{
+		Server:               server,
+		CertificateAuthority: caFile,
+	}, &clientcmdapi.AuthInfo{
+		ClientCertificate: certFile,
+		ClientKey:         keyFile,
+	})
+}
+
+// write encodes a kubeconfig with one cluster, one user and one current
+// context, all called name.
+func write(name string, cluster *clientcmdapi.Cluster, user *clientcmdapi.AuthInfo) ([]byte, error) {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters[name] = cluster
+	cfg.AuthInfos[name] = user
+	cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
+	cfg.CurrentContext = name
+	return clientcmd.Write(*cfg)
+}
+
+// checkServer accepts an https URL with a host and nothing after the path.
+func checkServer(server string) error {
+	u, err := url.Parse(server)
+	if err != nil {
+		return fmt.Errorf("server URL: %w", err)
+	}
+	if u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("server URL %q: want https://host[:port][/path]", server)
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package kubeconfig
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/berthproject/berth/internal/pki"
+)
+
+func generate(t *testing.T) pki.Paths {
+	t.Helper()
+	p, err := pki.Generate(t.TempDir(), pki.Options{ClusterName: "demo", ServiceIP: net.ParseIP("10.100.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func read(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// apiServer starts a TLS server with the kube-apiserver certificate of p
+// that requires a client certificate of the cluster CA and answers with its
+// common name.
+func apiServer(t *testing.T, p pki.Paths) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TLS.PeerCertificates) == 0 {
+			http.Error(w, "no client certificate", http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, r.TLS.PeerCertificates[0].Subject.CommonName)
+	}))
+	pair, err := tls.LoadX509KeyPair(p.APIServerCert, p.APIServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCAs := x509.NewCertPool()
+	if !clientCAs.AppendCertsFromPEM(read(t, p.CACert)) {
+		t.Fatal("no CA certificate")
+	}
+	srv.TLS = &tls.Config{
+		Certificates: []tls.Certificate{pair},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    clientCAs,
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// whoAmI sends a request with cfg and returns the common name the server
+// saw.
+func whoAmI(t *testing.T, cfg *rest.Config) string {
+	t.Helper()
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Get(cfg.Host + "/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %s: %s", resp.Status, body)
+	}
+	return string(body)
+}
+
+func TestAdmin(t *testing.T) {
+	p := generate(t)
+	srv := apiServer(t, p)
+	caPEM, certPEM, keyPEM := read(t, p.CACert), read(t, p.AdminCert), read(t, p.AdminKey)
+
+	out, err := Admin("demo", srv.URL, caPEM, certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(out, []byte(p.Dir)) {
+		t.Errorf("kubeconfig refers to files:\n%s", out)
+	}
+	cfg, err := clientcmd.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CurrentContext != "demo" {
+		t.Errorf("current context %q, want demo", cfg.CurrentContext)
+	}
+	if c := cfg.Contexts["demo"]; c == nil || c.Cluster != "demo" || c.AuthInfo != "demo" {
+		t.Errorf("context demo = %+v", c)
+	}
+	if len(cfg.Clusters) != 1 || len(cfg.AuthInfos) != 1 || len(cfg.Contexts) != 1 {
+		t.Errorf("%d clusters, %d users, %d contexts; want one each", len(cfg.Clusters), len(cfg.AuthInfos), len(cfg.Contexts))
+	}
+
+	restCfg, err := clientcmd.NewDefaultClientConfig(*cfg, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restCfg.Host != srv.URL {
+		t.Errorf("host %q, want %q", restCfg.Host, srv.URL)
+	}
+	tc := restCfg.TLSClientConfig
+	if !bytes.Equal(tc.CAData, caPEM) || !bytes.Equal(tc.CertData, certPEM) || !bytes.Equal(tc.KeyData, keyPEM) {
+		t.Error("CA, certificate or key data differ from the input")
+	}
+	if tc.CAFile != "" || tc.CertFile != "" || tc.KeyFile != "" {
+		t.Errorf("file references %q %q %q", tc.CAFile, tc.CertFile, tc.KeyFile)
+	}
+	if got := whoAmI(t, restCfg); got != "kubernetes-admin" {
+		t.Errorf("server saw %q, want kubernetes-admin", got)
+	}
+}
+
+func TestAdminIssuedCert(t *testing.T) {
+	p := generate(t)
+	srv := apiServer(t, p)
+	certPEM, keyPEM, err := pki.IssueClientCert(p, "alice", []string{"system:masters"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Admin("demo", srv.URL, read(t, p.CACert), certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restCfg, err := clientcmd.RESTConfigFromKubeConfig(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := whoAmI(t, restCfg); got != "alice" {
+		t.Errorf("server saw %q, want alice", got)
+	}
+}
+
+func TestForComponent(t *testing.T) {
+	p := generate(t)
+	srv := apiServer(t, p)
+	out, err := ForComponent(srv.URL, p.CACert, p.ControllerManagerCert, p.ControllerManagerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The control plane writes the file next to the PKI and passes it
+	// with --kubeconfig.
+	name := filepath.Join(p.Dir, "controller-manager.kubeconfig")
+	if err := os.WriteFile(name, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.LoadFromFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restCfg, err := clientcmd.NewDefaultClientConfig(*cfg, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restCfg.Host != srv.URL {
+		t.Errorf("host %q, want %q", restCfg.Host, srv.URL)
+	}
+	tc := restCfg.TLSClientConfig
+	if tc.CAFile != p.CACert || tc.CertFile != p.ControllerManagerCert || tc.KeyFile != p.ControllerManagerKey {
+		t.Errorf("files %q %q %q", tc.CAFile, tc.CertFile, tc.KeyFile)
+	}
+	if len(tc.CAData) != 0 || len(tc.CertData) != 0 || len(tc.KeyData) != 0 {
+		t.Error("embedded data in a component kubeconfig")
+	}
+	if got := whoAmI(t, restCfg); got != "system:kube-controller-manager" {
+		t.Errorf("server saw %q, want system:kube-controller-manager", got)
+	}
+}
+
+func TestInvalidInput(t *testing.T) {
+	p := generate(t)
+	caPEM, certPEM, keyPEM := read(t, p.CACert), read(t, p.AdminCert), read(t, p.AdminKey)
+	otherKey := read(t, p.SchedulerKey)
+	for _, tc := range []struct {
+		name string
+		call func() ([]byte, error)
+	}{
+		{"admin without name", func() ([]byte, error) { return Admin("", "https://127.0.0.1:6443", caPEM, certPEM, keyPEM) }},
+		{"admin with http server", func() ([]byte, error) { return Admin("demo", "http://127.0.0.1:6443", caPEM, certPEM, keyPEM) }},
+		{"admin with host-less server", func() ([]byte, error) { return Admin("demo", "https://", caPEM, certPEM, keyPEM) }},
+		{"admin without CA", func() ([]byte, error) { return Admin("demo", "https://127.0.0.1:6443", nil, certPEM, keyPEM) }},
+		{"admin with key of another certificate", func() ([]byte, error) {
+			return Admin("demo", "https://127.0.0.1:6443", caPEM, certPEM, otherKey)
+		}},
+		{"admin with arguments swapped", func() ([]byte, error) { return Admin("demo", "https://127.0.0.1:6443", caPEM, keyPEM, certPEM) }},
+		{"component without key", func() ([]byte, error) {
+			return ForComponent("https://127.0.0.1:6443", p.CACert, p.SchedulerCert, "")
+		}},
+		{"component with relative server", func() ([]byte, error) {
+			return ForComponent("127.0.0.1:6443", p.CACert, p.SchedulerCert, p.SchedulerKey)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if out, err := tc.call(); err == nil {
+				t.Errorf("no error; kubeconfig:\n%s", out)
+			}
+		})
+	}
+}
