@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -107,6 +108,22 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Fatalf("data written before the crash: %v", err)
 	}
 
+	// A control plane that dies is restarted by its supervisor.
+	pid, _ = d.controlPlanePID("demo")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := eventually(60*time.Second, func() error {
+		if p, ok := d.controlPlanePID("demo"); !ok || p == pid {
+			return errors.New("not restarted yet")
+		}
+		_, err := kc.CoreV1().ConfigMaps("default").Get(ctx, "survivor", metav1.GetOptions{})
+		return err
+	}); err != nil {
+		t.Fatalf("after the control plane was killed: %v", err)
+	}
+	waitActive(t, c, "demo", time.Minute)
+
 	// Delete: the record, the process and the files go.
 	pid, _ = d.controlPlanePID("demo")
 	del, err := c.DeleteCluster(ctx, &eks.DeleteClusterInput{Name: aws.String("demo")})
@@ -145,9 +162,11 @@ func TestVersionUpdate(t *testing.T) {
 	}
 	waitActive(t, c, "old", 2*time.Minute)
 	kc, _ := d.kubeClient(t, "old")
+	// A newer binary emulating an older minor reports its own version
+	// and the emulated one (emulationMajor/Minor), as upstream does.
 	v, err := kc.Discovery().ServerVersion()
-	if err != nil || v.Major+"."+v.Minor != older {
-		t.Fatalf("server version %+v %v, want %s", v, err, older)
+	if err != nil || v.EmulationMajor+"."+v.EmulationMinor != older {
+		t.Fatalf("server version %+v %v, want emulation of %s", v, err, older)
 	}
 	up, err := c.UpdateClusterVersion(ctx, &eks.UpdateClusterVersionInput{Name: aws.String("old"), Version: aws.String(newest)})
 	if err != nil {
@@ -173,8 +192,8 @@ func TestVersionUpdate(t *testing.T) {
 	kc, _ = d.kubeClient(t, "old")
 	if err := eventually(30*time.Second, func() error {
 		v, err := kc.Discovery().ServerVersion()
-		if err == nil && v.Major+"."+v.Minor != newest {
-			return errors.New("server still at " + v.GitVersion)
+		if err == nil && (v.Major+"."+v.Minor != newest || v.EmulationMinor != "" && v.EmulationMajor+"."+v.EmulationMinor != newest) {
+			return errors.New("server still emulating " + v.EmulationMajor + "." + v.EmulationMinor)
 		}
 		return err
 	}); err != nil {
