@@ -21,6 +21,7 @@ import (
 // Store is what the service needs of berth's store.
 type Store interface {
 	Get(ctx context.Context, kind, key string) (store.Record, error)
+	Revision(ctx context.Context, kind, key string) (uint64, error)
 	List(ctx context.Context, kind, prefix string) ([]store.Record, error)
 	Apply(ctx context.Context, ops ...store.Op) (uint64, error)
 }
@@ -432,6 +433,16 @@ func (s *Service) Get(ctx context.Context, name string) (*Cluster, uint64, error
 		return nil, 0, invalid("The cluster name must not be empty.")
 	}
 	return s.get(ctx, name)
+}
+
+// Revision returns the store revision of a cluster's record, cheaply, so
+// callers can reuse what they derived from an unchanged record.
+func (s *Service) Revision(ctx context.Context, name string) (uint64, error) {
+	rev, err := s.cfg.Store.Revision(ctx, KindCluster, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, apierror.New(apierror.ResourceNotFound, "No cluster found for name: %s.", name).With("clusterName", name)
+	}
+	return rev, err
 }
 
 // List returns cluster names in order, a page at a time. The token is

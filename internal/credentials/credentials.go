@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/berthproject/berth/internal/sigv4"
 	"github.com/berthproject/berth/internal/store"
@@ -24,6 +25,7 @@ const Kind = "accesskeys"
 // Store is what the keyring needs of berth's store.
 type Store interface {
 	Get(ctx context.Context, kind, key string) (store.Record, error)
+	Revision(ctx context.Context, kind, key string) (uint64, error)
 	List(ctx context.Context, kind, prefix string) ([]store.Record, error)
 	Apply(ctx context.Context, ops ...store.Op) (uint64, error)
 }
@@ -39,6 +41,14 @@ type Key struct {
 // Keyring looks up access keys; it implements sigv4.Lookup.
 type Keyring struct {
 	st Store
+	// decoded caches keys by id with the revision they were read at, so a
+	// signed request costs one revision look-up, not a decode.
+	decoded sync.Map
+}
+
+type cachedKey struct {
+	rev  uint64
+	cred sigv4.Credential
 }
 
 var _ sigv4.Lookup = (*Keyring)(nil)
@@ -48,6 +58,17 @@ func NewKeyring(st Store) *Keyring { return &Keyring{st: st} }
 
 // Credential returns the secret of an access key.
 func (k *Keyring) Credential(ctx context.Context, id string) (sigv4.Credential, error) {
+	rev, err := k.st.Revision(ctx, Kind, id)
+	if errors.Is(err, store.ErrNotFound) {
+		k.decoded.Delete(id)
+		return sigv4.Credential{}, sigv4.ErrUnknownKey
+	}
+	if err != nil {
+		return sigv4.Credential{}, fmt.Errorf("reading access key: %w", err)
+	}
+	if c, ok := k.decoded.Load(id); ok && c.(cachedKey).rev == rev {
+		return c.(cachedKey).cred, nil
+	}
 	rec, err := k.st.Get(ctx, Kind, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return sigv4.Credential{}, sigv4.ErrUnknownKey
@@ -59,7 +80,9 @@ func (k *Keyring) Credential(ctx context.Context, id string) (sigv4.Credential, 
 	if err := json.Unmarshal(rec.Value, &key); err != nil {
 		return sigv4.Credential{}, fmt.Errorf("decoding access key %s: %w", id, err)
 	}
-	return sigv4.Credential{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey, Principal: key.Principal}, nil
+	cred := sigv4.Credential{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey, Principal: key.Principal}
+	k.decoded.Store(id, cachedKey{rev: rec.Revision, cred: cred})
+	return cred, nil
 }
 
 // EnsureRoot returns the account's root access key, creating it on first use.

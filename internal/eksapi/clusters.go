@@ -2,6 +2,7 @@ package eksapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -143,15 +144,38 @@ func transitional(status string) bool {
 }
 
 func (h *Handler) describeCluster(q *request, name string) {
-	c, _, err := h.cfg.Clusters.Get(q.ctx, name)
+	// The answer for an unchanged record is the same bytes: reuse them.
+	if rev, err := h.cfg.Clusters.Revision(q.ctx, name); err == nil {
+		if e, ok := h.described.Load(name); ok && e.(describeEntry).rev == rev {
+			writeBytes(q.w, http.StatusOK, e.(describeEntry).body)
+			return
+		}
+	}
+	c, rev, err := h.cfg.Clusters.Get(q.ctx, name)
 	if err == nil && transitional(c.Status) && h.cfg.DescribeHold > 0 {
 		c, err = h.hold(q.ctx, name, c.Status)
+		rev = 0
 	}
+	if err != nil {
+		h.described.Delete(name)
+		writeError(q.w, err)
+		return
+	}
+	body, err := json.Marshal(map[string]any{"cluster": toWire(c)})
 	if err != nil {
 		writeError(q.w, err)
 		return
 	}
-	writeJSON(q.w, http.StatusOK, map[string]any{"cluster": toWire(c)})
+	if rev != 0 && !transitional(c.Status) {
+		h.described.Store(name, describeEntry{rev: rev, body: body})
+	}
+	writeBytes(q.w, http.StatusOK, body)
+}
+
+// describeEntry is a DescribeCluster response for one record revision.
+type describeEntry struct {
+	rev  uint64
+	body []byte
 }
 
 // hold waits up to DescribeHold for the cluster to leave status, then

@@ -2,18 +2,20 @@ package eksapi
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/cluster"
@@ -51,6 +53,9 @@ type Config struct {
 type Handler struct {
 	cfg Config
 	log *slog.Logger
+	// described caches DescribeCluster responses by cluster name.
+	described sync.Map
+	ids       requestIDs
 }
 
 // New checks cfg and returns a Handler.
@@ -81,7 +86,7 @@ type request struct {
 
 // ServeHTTP authenticates, routes and answers one request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("x-amzn-RequestId", uuid.NewString())
+	w.Header().Set("x-amzn-RequestId", h.ids.next())
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -222,6 +227,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		writeWire(w, http.StatusInternalServerError, string(apierror.Server), "encoding the response: "+err.Error(), nil)
 		return
 	}
+	writeBytes(w, status, b)
+}
+
+func writeBytes(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
@@ -268,4 +277,37 @@ func writeWire(w http.ResponseWriter, status int, code, message string, fields m
 	}
 	w.Header().Set("x-amzn-ErrorType", code)
 	writeJSON(w, status, body)
+}
+
+// requestIDs makes request ids in the UUID format AWS uses. They need to be
+// unique, not secret, so a seeded ChaCha8 stream serves instead of a
+// system call per request.
+type requestIDs struct {
+	mu  sync.Mutex
+	rng *rand.ChaCha8
+}
+
+func (g *requestIDs) next() string {
+	var b [16]byte
+	g.mu.Lock()
+	if g.rng == nil {
+		var seed [32]byte
+		crand.Read(seed[:])
+		g.rng = rand.NewChaCha8(seed)
+	}
+	g.rng.Read(b[:])
+	g.mu.Unlock()
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
 }

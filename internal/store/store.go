@@ -131,6 +131,24 @@ func (s *Bolt) Get(_ context.Context, kind, key string) (Record, error) {
 	return rec, err
 }
 
+// Revision returns the revision of one record without reading its value.
+func (s *Bolt) Revision(_ context.Context, kind, key string) (uint64, error) {
+	var rev uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(kind))
+		if b == nil {
+			return ErrNotFound
+		}
+		raw := b.Get([]byte(key))
+		if len(raw) < 8 {
+			return ErrNotFound
+		}
+		rev = binary.BigEndian.Uint64(raw)
+		return nil
+	})
+	return rev, err
+}
+
 // List returns the records of a kind whose key starts with prefix, in key order.
 func (s *Bolt) List(_ context.Context, kind, prefix string) ([]Record, error) {
 	var out []Record
