@@ -27,6 +27,10 @@ func apiServerArgs(cfg Config, p pki.Paths) []string {
 	args := []string{
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
+		// The endpoint reconcilers refuse a loopback address, which pods
+		// could not reach anyway: default/kubernetes gets its endpoints
+		// from whoever knows the address that pods can reach.
+		"--endpoint-reconciler-type=none",
 		"--secure-port=" + strconv.Itoa(cfg.APIServerPort),
 		"--tls-cert-file=" + p.APIServerCert,
 		"--tls-private-key-file=" + p.APIServerKey,
@@ -64,6 +68,7 @@ func apiServerArgs(cfg Config, p pki.Paths) []string {
 
 		"--profiling=false",
 	}
+	args = append(args, expArgs("EXP_APISERVER_ARGS")...)
 	return append(args, emulationArgs(cfg)...)
 }
 

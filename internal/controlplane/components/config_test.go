@@ -83,8 +83,8 @@ func TestSupportedVersions(t *testing.T) {
 
 func TestFirstServiceIP(t *testing.T) {
 	for cidr, want := range map[string]string{
-		"10.100.0.0/16":    "10.100.0.1",
-		"172.20.0.0/16":    "172.20.0.1",
+		"10.100.0.0/16":     "10.100.0.1",
+		"172.20.0.0/16":     "172.20.0.1",
 		"fd00:10:100::/108": "fd00:10:100::1",
 	} {
 		got, err := firstServiceIP(cidr)

@@ -56,8 +56,9 @@ func etcdConfig(cfg Config, p pki.Paths, logDir string) *embed.Config {
 	ec.PeerTLSInfo = tls
 
 	ec.QuotaBackendBytes = etcdQuotaBytes
-	ec.SnapshotCount = etcdSnapshotCount
-	ec.SnapshotCatchUpEntries = etcdSnapshotCatchUpEntries
+	ec.SnapshotCount = uint64(expInt("EXP_SNAPCOUNT", etcdSnapshotCount))
+	ec.SnapshotCatchUpEntries = uint64(expInt("EXP_SNAPCATCHUP", etcdSnapshotCatchUpEntries))
+	ec.UnsafeNoFsync = expInt("EXP_NOFSYNC", 0) == 1
 	// kube-apiserver talks gRPC; the JSON gateway only costs memory.
 	ec.EnableGRPCGateway = false
 

@@ -16,10 +16,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -42,9 +45,10 @@ import (
 // a process of its own (this test binary, re-executed into
 // TestHelperControlPlaneProcess), since a process can run only one.
 const (
-	helperEnv     = "BERTH_COMPONENTS_HELPER_CONFIG"
-	helperReady   = "CONTROL PLANE READY"
-	helperStopped = "CONTROL PLANE STOPPED, PORTS FREE"
+	helperEnv      = "BERTH_COMPONENTS_HELPER_CONFIG"
+	helperPprofEnv = "BERTH_COMPONENTS_HELPER_PPROF"
+	helperReady    = "CONTROL PLANE READY"
+	helperStopped  = "CONTROL PLANE STOPPED, PORTS FREE"
 )
 
 // TestHelperControlPlaneProcess is not a test: it is the control-plane
@@ -61,11 +65,26 @@ func TestHelperControlPlaneProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// Idempotent: keeps the PKI the parent made, makes one for a manual run.
+	if _, err := pki.Generate(filepath.Join(cfg.Dir, "pki"), pki.Options{ClusterName: cfg.ClusterName, ServiceIP: net.ParseIP("10.100.0.1")}); err != nil {
+		t.Fatal(err)
+	}
+	if addr := os.Getenv(helperPprofEnv); addr != "" {
+		// For manual measurements: go tool pprof http://ADDR/debug/pprof/heap
+		go func() { _ = http.ListenAndServe(addr, nil) }()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	go WatchParent(ctx, func() { os.Exit(ExitOrphaned) })
 
-	err := Run(ctx, cfg, func() { fmt.Println(helperReady) })
+	if f := os.Getenv("EXP_CPUPROFILE"); f != "" {
+		w, _ := os.Create(f)
+		_ = pprof.StartCPUProfile(w)
+	}
+	err := Run(ctx, cfg, func() {
+		pprof.StopCPUProfile()
+		fmt.Println(helperReady)
+	})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -118,6 +137,7 @@ func testControlPlane(t *testing.T, kubeVersion string) {
 	defer cancel()
 	began := time.Now()
 	if err := proc.waitFor(ctx, helperReady); err != nil {
+		proc.dumpLogs(t, dir)
 		t.Fatalf("control plane not ready: %v", err)
 	}
 	t.Logf("ready after %s", time.Since(began).Round(time.Millisecond))

@@ -21,6 +21,9 @@ func tuneGC(log *slog.Logger) {
 		log.Debug("keeping the process's memory limit")
 		return
 	}
-	debug.SetGCPercent(gcPercent)
-	debug.SetMemoryLimit(gcMemoryLimit)
+	debug.SetGCPercent(expInt("EXP_GOGC", gcPercent))
+	debug.SetMemoryLimit(int64(expInt("EXP_MEMLIMIT_MB", 0)) << 20)
+	if expInt("EXP_MEMLIMIT_MB", 0) == 0 {
+		debug.SetMemoryLimit(gcMemoryLimit)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -90,6 +91,13 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	s.start("etcd", func(ctx context.Context) error {
 		return runEtcd(ctx, etcdConfig(cfg, p, logDir), etcdStarted)
 	})
+	go func() {
+		select {
+		case <-etcdStarted:
+			log.Debug("etcd ready", "after", time.Since(begin).Round(time.Millisecond))
+		case <-ctx.Done():
+		}
+	}()
 	s.start("kube-apiserver", func(ctx context.Context) error {
 		return runAPIServer(ctx, apiServerArgs(cfg, p))
 	})
@@ -112,6 +120,9 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 		}
 	}
 	log.Info("kube-apiserver ready", "after", time.Since(begin).Round(time.Millisecond))
+	if v := expInt("EXP_GOGC_IDLE", 0); v != 0 {
+		debug.SetGCPercent(v)
+	}
 	if ready != nil {
 		ready()
 	}

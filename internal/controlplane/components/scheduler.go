@@ -19,6 +19,7 @@ func schedulerArgs(cfg Config, kubeconfig string) []string {
 		"--leader-elect=false",
 		"--profiling=false",
 	}
+	args = append(args, expArgs("EXP_SCHED_ARGS")...)
 	return append(args, emulationArgs(cfg)...)
 }
 
