@@ -21,6 +21,7 @@ import (
 	clusterctl "github.com/berthproject/berth/internal/controllers/cluster"
 	"github.com/berthproject/berth/internal/controlplane"
 	"github.com/berthproject/berth/internal/credentials"
+	"github.com/berthproject/berth/internal/ec2api"
 	"github.com/berthproject/berth/internal/eksapi"
 	"github.com/berthproject/berth/internal/sigv4"
 	"github.com/berthproject/berth/internal/store"
@@ -164,7 +165,16 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	ec2Auth, err := sigv4.New(sigv4.Config{Credentials: keys, Service: "ec2"})
+	if err != nil {
+		return err
+	}
+	ec2, err := ec2api.New(ec2api.Config{Network: network, Region: cfg.Region, Account: cfg.Account, Logger: log.With("component", "ec2api")})
+	if err != nil {
+		return err
+	}
+	front := &gateway{eks: api, ec2: ec2, ec2Auth: ec2Auth, maxBody: 1 << 20}
+	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 
 	printBanner(cfg.Out, endpoint, cfg.Region, files, network)
 	log.Info("berth serving", "endpoint", endpoint, "data-dir", dataDir, "region", cfg.Region, "account", cfg.Account)

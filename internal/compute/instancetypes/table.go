@@ -1,0 +1,126 @@
+package instancetypes
+
+// The catalog. One row per instance type, ordered by family, then size.
+//
+// Where the figures come from (read, not copied as code):
+//   - vCPUs and memory (MiB): EC2 DescribeInstanceTypes, as captured in
+//     aws/karpenter-provider-aws website/content/en/docs/reference/instance-types.md
+//     (karpenter.k8s.aws/instance-cpu and instance-memory labels), commit 1d927085.
+//   - ENIs and IPv4 addresses per ENI: aws/amazon-vpc-cni-k8s
+//     pkg/vpc/vpc_ip_resource_limit.go (ENILimit, IPv4Limit), commit b5218838,
+//     which matches AWS's "IP addresses per network interface per instance
+//     type" table.
+//   - On-demand price: Linux, us-east-1, USD per hour, from
+//     aws/karpenter-provider-aws pkg/providers/pricing/zz_generated.pricing_aws.go
+//     (generated 2026-07-20), commit 1d927085.
+//   - Spot price: simulated. Real spot prices move by the hour and zone and
+//     have no stable public source; berth offers 35% of the on-demand price,
+//     rounded to four places.
+//   - Network performance: the EC2 NetworkPerformance string per size.
+//   - Bare metal: IsBareMetal in the VPC CNI limits; EC2 reports no hypervisor
+//     for metal sizes, every other type here is nitro.
+//
+// Every type here is current generation, supports the on-demand and spot
+// usage classes, and only t3/t4g are burstable; see row.typ.
+var table = []row{
+	{"c5.large", 2, 4096, x8664, 3, 10, 0.085, 0.0298, "Up to 10 Gigabit", false},
+	{"c5.xlarge", 4, 8192, x8664, 4, 15, 0.17, 0.0595, "Up to 10 Gigabit", false},
+	{"c5.2xlarge", 8, 16384, x8664, 4, 15, 0.34, 0.1190, "Up to 10 Gigabit", false},
+	{"c5.4xlarge", 16, 32768, x8664, 8, 30, 0.68, 0.2380, "Up to 10 Gigabit", false},
+	{"c5.9xlarge", 36, 73728, x8664, 8, 30, 1.53, 0.5355, "12 Gigabit", false},
+	{"c5.12xlarge", 48, 98304, x8664, 8, 30, 2.04, 0.7140, "12 Gigabit", false},
+	{"c5.18xlarge", 72, 147456, x8664, 15, 50, 3.06, 1.0710, "25 Gigabit", false},
+	{"c5.24xlarge", 96, 196608, x8664, 15, 50, 4.08, 1.4280, "25 Gigabit", false},
+	{"c5.metal", 96, 196608, x8664, 15, 50, 4.08, 1.4280, "25 Gigabit", true},
+	{"c6i.large", 2, 4096, x8664, 3, 10, 0.085, 0.0298, "Up to 12.5 Gigabit", false},
+	{"c6i.xlarge", 4, 8192, x8664, 4, 15, 0.17, 0.0595, "Up to 12.5 Gigabit", false},
+	{"c6i.2xlarge", 8, 16384, x8664, 4, 15, 0.34, 0.1190, "Up to 12.5 Gigabit", false},
+	{"c6i.4xlarge", 16, 32768, x8664, 8, 30, 0.68, 0.2380, "Up to 12.5 Gigabit", false},
+	{"c6i.8xlarge", 32, 65536, x8664, 8, 30, 1.36, 0.4760, "12.5 Gigabit", false},
+	{"c6i.12xlarge", 48, 98304, x8664, 8, 30, 2.04, 0.7140, "18.75 Gigabit", false},
+	{"c6i.16xlarge", 64, 131072, x8664, 15, 50, 2.72, 0.9520, "25 Gigabit", false},
+	{"c6i.24xlarge", 96, 196608, x8664, 15, 50, 4.08, 1.4280, "37.5 Gigabit", false},
+	{"c6i.32xlarge", 128, 262144, x8664, 15, 50, 5.44, 1.9040, "50 Gigabit", false},
+	{"c6i.metal", 128, 262144, x8664, 15, 50, 5.44, 1.9040, "50 Gigabit", true},
+	{"c7g.medium", 1, 2048, arm64, 2, 4, 0.0363, 0.0127, "Up to 12.5 Gigabit", false},
+	{"c7g.large", 2, 4096, arm64, 3, 10, 0.0725, 0.0254, "Up to 12.5 Gigabit", false},
+	{"c7g.xlarge", 4, 8192, arm64, 4, 15, 0.145, 0.0507, "Up to 12.5 Gigabit", false},
+	{"c7g.2xlarge", 8, 16384, arm64, 4, 15, 0.29, 0.1015, "Up to 12.5 Gigabit", false},
+	{"c7g.4xlarge", 16, 32768, arm64, 8, 30, 0.58, 0.2030, "Up to 12.5 Gigabit", false},
+	{"c7g.8xlarge", 32, 65536, arm64, 8, 30, 1.16, 0.4060, "15 Gigabit", false},
+	{"c7g.12xlarge", 48, 98304, arm64, 8, 30, 1.74, 0.6090, "22.5 Gigabit", false},
+	{"c7g.16xlarge", 64, 131072, arm64, 15, 50, 2.32, 0.8120, "30 Gigabit", false},
+	{"c7g.metal", 64, 131072, arm64, 15, 50, 2.32, 0.8120, "30 Gigabit", true},
+	{"m5.large", 2, 8192, x8664, 3, 10, 0.096, 0.0336, "Up to 10 Gigabit", false},
+	{"m5.xlarge", 4, 16384, x8664, 4, 15, 0.192, 0.0672, "Up to 10 Gigabit", false},
+	{"m5.2xlarge", 8, 32768, x8664, 4, 15, 0.384, 0.1344, "Up to 10 Gigabit", false},
+	{"m5.4xlarge", 16, 65536, x8664, 8, 30, 0.768, 0.2688, "Up to 10 Gigabit", false},
+	{"m5.8xlarge", 32, 131072, x8664, 8, 30, 1.536, 0.5376, "10 Gigabit", false},
+	{"m5.12xlarge", 48, 196608, x8664, 8, 30, 2.304, 0.8064, "12 Gigabit", false},
+	{"m5.16xlarge", 64, 262144, x8664, 15, 50, 3.072, 1.0752, "20 Gigabit", false},
+	{"m5.24xlarge", 96, 393216, x8664, 15, 50, 4.608, 1.6128, "25 Gigabit", false},
+	{"m5.metal", 96, 393216, x8664, 15, 50, 4.608, 1.6128, "25 Gigabit", true},
+	{"m6i.large", 2, 8192, x8664, 3, 10, 0.096, 0.0336, "Up to 12.5 Gigabit", false},
+	{"m6i.xlarge", 4, 16384, x8664, 4, 15, 0.192, 0.0672, "Up to 12.5 Gigabit", false},
+	{"m6i.2xlarge", 8, 32768, x8664, 4, 15, 0.384, 0.1344, "Up to 12.5 Gigabit", false},
+	{"m6i.4xlarge", 16, 65536, x8664, 8, 30, 0.768, 0.2688, "Up to 12.5 Gigabit", false},
+	{"m6i.8xlarge", 32, 131072, x8664, 8, 30, 1.536, 0.5376, "12.5 Gigabit", false},
+	{"m6i.12xlarge", 48, 196608, x8664, 8, 30, 2.304, 0.8064, "18.75 Gigabit", false},
+	{"m6i.16xlarge", 64, 262144, x8664, 15, 50, 3.072, 1.0752, "25 Gigabit", false},
+	{"m6i.24xlarge", 96, 393216, x8664, 15, 50, 4.608, 1.6128, "37.5 Gigabit", false},
+	{"m6i.32xlarge", 128, 524288, x8664, 15, 50, 6.144, 2.1504, "50 Gigabit", false},
+	{"m6i.metal", 128, 524288, x8664, 15, 50, 6.144, 2.1504, "50 Gigabit", true},
+	{"m7g.medium", 1, 4096, arm64, 2, 4, 0.0408, 0.0143, "Up to 12.5 Gigabit", false},
+	{"m7g.large", 2, 8192, arm64, 3, 10, 0.0816, 0.0286, "Up to 12.5 Gigabit", false},
+	{"m7g.xlarge", 4, 16384, arm64, 4, 15, 0.1632, 0.0571, "Up to 12.5 Gigabit", false},
+	{"m7g.2xlarge", 8, 32768, arm64, 4, 15, 0.3264, 0.1142, "Up to 12.5 Gigabit", false},
+	{"m7g.4xlarge", 16, 65536, arm64, 8, 30, 0.6528, 0.2285, "Up to 12.5 Gigabit", false},
+	{"m7g.8xlarge", 32, 131072, arm64, 8, 30, 1.3056, 0.4570, "15 Gigabit", false},
+	{"m7g.12xlarge", 48, 196608, arm64, 8, 30, 1.9584, 0.6854, "22.5 Gigabit", false},
+	{"m7g.16xlarge", 64, 262144, arm64, 15, 50, 2.6112, 0.9139, "30 Gigabit", false},
+	{"m7g.metal", 64, 262144, arm64, 15, 50, 2.6112, 0.9139, "30 Gigabit", true},
+	{"m7i.large", 2, 8192, x8664, 3, 10, 0.1008, 0.0353, "Up to 12.5 Gigabit", false},
+	{"m7i.xlarge", 4, 16384, x8664, 4, 15, 0.2016, 0.0706, "Up to 12.5 Gigabit", false},
+	{"m7i.2xlarge", 8, 32768, x8664, 4, 15, 0.4032, 0.1411, "Up to 12.5 Gigabit", false},
+	{"m7i.4xlarge", 16, 65536, x8664, 8, 30, 0.8064, 0.2822, "Up to 12.5 Gigabit", false},
+	{"m7i.8xlarge", 32, 131072, x8664, 8, 30, 1.6128, 0.5645, "12.5 Gigabit", false},
+	{"m7i.12xlarge", 48, 196608, x8664, 8, 30, 2.4192, 0.8467, "18.75 Gigabit", false},
+	{"m7i.16xlarge", 64, 262144, x8664, 15, 50, 3.2256, 1.1290, "25 Gigabit", false},
+	{"m7i.24xlarge", 96, 393216, x8664, 15, 50, 4.8384, 1.6934, "37.5 Gigabit", false},
+	{"m7i.48xlarge", 192, 786432, x8664, 15, 50, 9.6768, 3.3869, "50 Gigabit", false},
+	{"m7i.metal-24xl", 96, 393216, x8664, 15, 50, 5.32224, 1.8628, "37.5 Gigabit", true},
+	{"m7i.metal-48xl", 192, 786432, x8664, 15, 50, 9.6768, 3.3869, "50 Gigabit", true},
+	{"r5.large", 2, 16384, x8664, 3, 10, 0.126, 0.0441, "Up to 10 Gigabit", false},
+	{"r5.xlarge", 4, 32768, x8664, 4, 15, 0.252, 0.0882, "Up to 10 Gigabit", false},
+	{"r5.2xlarge", 8, 65536, x8664, 4, 15, 0.504, 0.1764, "Up to 10 Gigabit", false},
+	{"r5.4xlarge", 16, 131072, x8664, 8, 30, 1.008, 0.3528, "Up to 10 Gigabit", false},
+	{"r5.8xlarge", 32, 262144, x8664, 8, 30, 2.016, 0.7056, "10 Gigabit", false},
+	{"r5.12xlarge", 48, 393216, x8664, 8, 30, 3.024, 1.0584, "12 Gigabit", false},
+	{"r5.16xlarge", 64, 524288, x8664, 15, 50, 4.032, 1.4112, "20 Gigabit", false},
+	{"r5.24xlarge", 96, 786432, x8664, 15, 50, 6.048, 2.1168, "25 Gigabit", false},
+	{"r5.metal", 96, 786432, x8664, 15, 50, 6.048, 2.1168, "25 Gigabit", true},
+	{"r6i.large", 2, 16384, x8664, 3, 10, 0.126, 0.0441, "Up to 12.5 Gigabit", false},
+	{"r6i.xlarge", 4, 32768, x8664, 4, 15, 0.252, 0.0882, "Up to 12.5 Gigabit", false},
+	{"r6i.2xlarge", 8, 65536, x8664, 4, 15, 0.504, 0.1764, "Up to 12.5 Gigabit", false},
+	{"r6i.4xlarge", 16, 131072, x8664, 8, 30, 1.008, 0.3528, "Up to 12.5 Gigabit", false},
+	{"r6i.8xlarge", 32, 262144, x8664, 8, 30, 2.016, 0.7056, "12.5 Gigabit", false},
+	{"r6i.12xlarge", 48, 393216, x8664, 8, 30, 3.024, 1.0584, "18.75 Gigabit", false},
+	{"r6i.16xlarge", 64, 524288, x8664, 15, 50, 4.032, 1.4112, "25 Gigabit", false},
+	{"r6i.24xlarge", 96, 786432, x8664, 15, 50, 6.048, 2.1168, "37.5 Gigabit", false},
+	{"r6i.32xlarge", 128, 1048576, x8664, 15, 50, 8.064, 2.8224, "50 Gigabit", false},
+	{"r6i.metal", 128, 1048576, x8664, 15, 50, 8.064, 2.8224, "50 Gigabit", true},
+	{"t3.large", 2, 8192, x8664, 3, 12, 0.0832, 0.0291, "Up to 5 Gigabit", false},
+	{"t3.medium", 2, 4096, x8664, 3, 6, 0.0416, 0.0146, "Up to 5 Gigabit", false},
+	{"t3.micro", 2, 1024, x8664, 2, 2, 0.0104, 0.0036, "Up to 5 Gigabit", false},
+	{"t3.nano", 2, 512, x8664, 2, 2, 0.0052, 0.0018, "Up to 5 Gigabit", false},
+	{"t3.small", 2, 2048, x8664, 3, 4, 0.0208, 0.0073, "Up to 5 Gigabit", false},
+	{"t3.xlarge", 4, 16384, x8664, 4, 15, 0.1664, 0.0582, "Up to 5 Gigabit", false},
+	{"t3.2xlarge", 8, 32768, x8664, 4, 15, 0.3328, 0.1165, "Up to 5 Gigabit", false},
+	{"t4g.large", 2, 8192, arm64, 3, 12, 0.0672, 0.0235, "Up to 5 Gigabit", false},
+	{"t4g.medium", 2, 4096, arm64, 3, 6, 0.0336, 0.0118, "Up to 5 Gigabit", false},
+	{"t4g.micro", 2, 1024, arm64, 2, 2, 0.0084, 0.0029, "Up to 5 Gigabit", false},
+	{"t4g.nano", 2, 512, arm64, 2, 2, 0.0042, 0.0015, "Up to 5 Gigabit", false},
+	{"t4g.small", 2, 2048, arm64, 3, 4, 0.0168, 0.0059, "Up to 5 Gigabit", false},
+	{"t4g.xlarge", 4, 16384, arm64, 4, 15, 0.1344, 0.0470, "Up to 5 Gigabit", false},
+	{"t4g.2xlarge", 8, 32768, arm64, 4, 15, 0.2688, 0.0941, "Up to 5 Gigabit", false},
+}

@@ -1,0 +1,104 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/berthproject/berth/internal/sigv4"
+)
+
+// gateway sends each request to the API its signature is scoped to: one
+// endpoint serves EKS (restJson1) and EC2 (query protocol), as LocalStack
+// and moto do. EKS verifies its own signatures; EC2 requests are verified
+// here, with a verifier that accepts the ec2 scope only.
+type gateway struct {
+	eks     http.Handler
+	ec2     http.Handler
+	ec2Auth *sigv4.Verifier
+	maxBody int64
+}
+
+// signingService returns the service of a request's SigV4 credential
+// scope (Credential=KEY/DATE/REGION/SERVICE/aws4_request), or "".
+func signingService(r *http.Request) string {
+	cred := r.URL.Query().Get("X-Amz-Credential")
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		if i := strings.Index(auth, "Credential="); i >= 0 {
+			cred = auth[i+len("Credential="):]
+			if j := strings.IndexAny(cred, ", "); j >= 0 {
+				cred = cred[:j]
+			}
+		}
+	}
+	parts := strings.Split(cred, "/")
+	if len(parts) != 5 {
+		return ""
+	}
+	return parts[3]
+}
+
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if signingService(r) != "ec2" {
+		g.eks.ServeHTTP(w, r)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.maxBody))
+	if err != nil {
+		writeEC2Error(w, http.StatusBadRequest, "InvalidRequest", "The request body could not be read or is too large.")
+		return
+	}
+	if _, err := g.ec2Auth.Verify(r.Context(), r, body); err != nil {
+		var se *sigv4.Error
+		if !errors.As(err, &se) {
+			writeEC2Error(w, http.StatusInternalServerError, "InternalError", "An internal error has occurred.")
+			return
+		}
+		status, code := ec2AuthError(se)
+		writeEC2Error(w, status, code, se.Message)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	g.ec2.ServeHTTP(w, r)
+}
+
+// ec2AuthError maps a verification failure to EC2's own error codes.
+func ec2AuthError(se *sigv4.Error) (int, string) {
+	switch se.Code {
+	case sigv4.CodeUnrecognizedClient:
+		return http.StatusUnauthorized, "AuthFailure"
+	case sigv4.CodeExpiredToken:
+		return http.StatusBadRequest, "RequestExpired"
+	case sigv4.CodeIncompleteSignature:
+		return http.StatusBadRequest, "IncompleteSignature"
+	case sigv4.CodeMissingAuthenticationToken:
+		return http.StatusUnauthorized, "MissingAuthenticationToken"
+	case sigv4.CodeInvalidSignature:
+		if strings.HasPrefix(se.Message, "Signature expired") || strings.HasPrefix(se.Message, "Signature not yet current") {
+			return http.StatusBadRequest, "RequestExpired"
+		}
+		return http.StatusForbidden, "SignatureDoesNotMatch"
+	}
+	return http.StatusForbidden, "AuthFailure"
+}
+
+func writeEC2Error(w http.ResponseWriter, status int, code, message string) {
+	type errXML struct {
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	}
+	type resp struct {
+		XMLName   xml.Name `xml:"Response"`
+		Errors    []errXML `xml:"Errors>Error"`
+		RequestID string   `xml:"RequestID"`
+	}
+	b, _ := xml.Marshal(resp{Errors: []errXML{{Code: code, Message: message}}, RequestID: w.Header().Get("x-amzn-RequestId")})
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	w.WriteHeader(status)
+	w.Write([]byte(xml.Header))
+	w.Write(b)
+}

@@ -1,0 +1,217 @@
+package ec2api
+
+import (
+	"encoding/base64"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// list returns the members of a flattened query list (Name.1, Name.2, ...)
+// in index order.
+func (c *call) list(name string) ([]string, error) {
+	idx, err := c.indexes(name + ".")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(idx))
+	for _, i := range idx {
+		out = append(out, c.params.Get(name+"."+strconv.Itoa(i)))
+	}
+	return out, nil
+}
+
+// indexes returns the sorted, distinct N of the parameters prefix+N[.rest].
+func (c *call) indexes(prefix string) ([]int, error) {
+	var idx []int
+	for k := range c.params {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			continue
+		}
+		n, _, _ := strings.Cut(rest, ".")
+		i, err := strconv.Atoi(n)
+		if err != nil || i < 1 {
+			return nil, errorf("InvalidParameterValue", "The parameter %s is not recognized.", k)
+		}
+		if !slices.Contains(idx, i) {
+			idx = append(idx, i)
+		}
+	}
+	slices.Sort(idx)
+	return idx, nil
+}
+
+func (c *call) boolParam(name string) (bool, error) {
+	v := c.params.Get(name)
+	switch strings.ToLower(v) {
+	case "":
+		return false, nil
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, errorf("InvalidParameterValue", "Value (%s) for parameter %s is invalid. Expected: 'true' or 'false'.", v, name)
+}
+
+// filter is one Filter.N of a request.
+type filter struct {
+	name   string
+	values []string
+}
+
+// filters decodes Filter.N.Name and Filter.N.Value.M and checks every name
+// against the action's known filters.
+func (c *call) filters(known func(name string) bool) ([]filter, error) {
+	idx, err := c.indexes("Filter.")
+	if err != nil {
+		return nil, err
+	}
+	var out []filter
+	for _, i := range idx {
+		p := "Filter." + strconv.Itoa(i)
+		name := c.params.Get(p + ".Name")
+		if name == "" {
+			return nil, errorf("MissingParameter", "The request must contain the parameter %s.Name.", p)
+		}
+		if !known(name) {
+			return nil, errorf("InvalidParameterValue", "The filter '%s' is invalid", name)
+		}
+		values, err := c.list(p + ".Value")
+		if err != nil {
+			return nil, err
+		}
+		if len(values) == 0 {
+			return nil, errorf("MissingParameter", "The request must contain the parameter %s.Value.", p)
+		}
+		out = append(out, filter{name: name, values: values})
+	}
+	return out, nil
+}
+
+// attributes gives a resource's values for a filter name.
+type attributes func(name string) []string
+
+// matches reports whether a resource passes every filter: for each filter
+// one of its values matches one of the filter's values. Values may use the
+// * and ? wildcards, as in EC2.
+func matches(attr attributes, filters []filter) bool {
+	for _, f := range filters {
+		have := attr(f.name)
+		if !slices.ContainsFunc(have, func(h string) bool {
+			return slices.ContainsFunc(f.values, func(pattern string) bool { return glob(pattern, h) })
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// glob matches s against a pattern where * is any run and ? any one
+// character; everything else is literal.
+func glob(pattern, s string) bool {
+	p, t := []rune(pattern), []rune(s)
+	pi, ti, star, mark := 0, 0, -1, 0
+	for ti < len(t) {
+		switch {
+		case pi < len(p) && (p[pi] == '?' || p[pi] == t[ti]):
+			pi++
+			ti++
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, ti
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			ti = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+// tagFilter answers the tag filters (tag:KEY, tag-key, tag-value) of a
+// resource with the given tags; ok is false for other names.
+func tagFilter(name string, tags []tag) (values []string, ok bool) {
+	switch {
+	case strings.HasPrefix(name, "tag:"):
+		for _, t := range tags {
+			if t.Key == name[len("tag:"):] {
+				values = append(values, t.Value)
+			}
+		}
+	case name == "tag-key":
+		for _, t := range tags {
+			values = append(values, t.Key)
+		}
+	case name == "tag-value":
+		for _, t := range tags {
+			values = append(values, t.Value)
+		}
+	default:
+		return nil, false
+	}
+	return values, true
+}
+
+func isTagFilter(name string) bool {
+	return (strings.HasPrefix(name, "tag:") && len(name) > len("tag:")) || name == "tag-key" || name == "tag-value"
+}
+
+// page describes MaxResults bounds of an action: min and max, and the page
+// size when MaxResults is absent (0: everything).
+type page struct {
+	min, max, def int
+}
+
+// paginate cuts one page out of n results according to MaxResults and
+// NextToken and returns its bounds and the token of the next page.
+func (c *call) paginate(p page, n int) (from, to int, next string, err error) {
+	size := p.def
+	if v := c.params.Get("MaxResults"); v != "" {
+		m, err := strconv.Atoi(v)
+		if err != nil || m < p.min || m > p.max {
+			return 0, 0, "", errorf("InvalidParameterValue",
+				"Value ( %s ) for parameter maxResults is invalid. Parameter must be between %d and %d.", v, p.min, p.max)
+		}
+		size = m
+	}
+	if tok := c.params.Get("NextToken"); tok != "" {
+		from, err = decodeToken(c.action, tok)
+		if err != nil || from > n {
+			return 0, 0, "", errorf("InvalidPaginationToken", "The pagination token %s is not valid.", tok)
+		}
+	}
+	to = n
+	if size > 0 && from+size < n {
+		to = from + size
+		next = encodeToken(c.action, to)
+	}
+	return from, to, next, nil
+}
+
+// Tokens are opaque to clients: the action and the offset of the next item.
+func encodeToken(action string, offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(action + ":" + strconv.Itoa(offset)))
+}
+
+func decodeToken(action, tok string) (int, error) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return 0, err
+	}
+	rest, ok := strings.CutPrefix(string(b), action+":")
+	if !ok {
+		return 0, strconv.ErrSyntax
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 0 {
+		return 0, strconv.ErrSyntax
+	}
+	return n, nil
+}
