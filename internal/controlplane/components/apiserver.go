@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apiserver/pkg/server/flagz"
 	"k8s.io/client-go/rest"
 	basecompatibility "k8s.io/component-base/compatibility"
 	"k8s.io/component-base/featuregate"
@@ -17,8 +18,9 @@ import (
 	"github.com/berthproject/berth/internal/pki"
 )
 
-// defaultAPIAudience is the audience EKS puts first in service-account
-// tokens, so the one a token gets when its requester names none.
+// defaultAPIAudience is the audience of EKS's service-account tokens; as the
+// first of --api-audiences it is the one a token gets when its requester
+// names none.
 const defaultAPIAudience = "https://kubernetes.default.svc"
 
 // apiServerArgs are kube-apiserver's flags for cfg, as kubeadm and EKS set
@@ -68,7 +70,6 @@ func apiServerArgs(cfg Config, p pki.Paths) []string {
 
 		"--profiling=false",
 	}
-	args = append(args, expArgs("EXP_APISERVER_ARGS")...)
 	return append(args, emulationArgs(cfg)...)
 }
 
@@ -117,7 +118,9 @@ func runAPIServer(ctx context.Context, args []string) error {
 // apiServerOptions are kube-apiserver's options with args parsed into them.
 func apiServerOptions(args []string) (*apiserveroptions.ServerRunOptions, error) {
 	s := apiserveroptions.NewServerRunOptions()
-	if err := parseFlags("kube-apiserver", s.Flags().FlagSets, args); err != nil {
+	fss := s.Flags()
+	s.Flagz = flagz.NamedFlagSetsReader{FlagSets: fss}
+	if err := parseFlags("kube-apiserver", fss.FlagSets, args); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -40,7 +40,6 @@ func controllerManagerArgs(cfg Config, p pki.Paths, kubeconfig string) []string 
 		// Within the time Run gives each component to stop.
 		"--controller-shutdown-timeout=" + (componentStopTimeout / 2).String(),
 	}
-	args = append(args, expArgs("EXP_CM_ARGS")...)
 	return append(args, emulationArgs(cfg)...)
 }
 

@@ -11,7 +11,14 @@
 // version for every component, one metrics registry, one klog. That is why a
 // process runs exactly one cluster, and why Run may be called only once per
 // process. The three Kubernetes components share that state on purpose:
-// --emulated-version set for the cluster applies to all of them.
+// --emulated-version set for the cluster applies to all of them. Under
+// emulation, /version keeps reporting the compiled-in gitVersion, major and
+// minor, and the emulated minor in emulationMajor and emulationMinor.
+//
+// Everything listens on 127.0.0.1 only. kube-apiserver advertises 127.0.0.1
+// and does not maintain the endpoints of the default/kubernetes Service (its
+// reconcilers refuse a loopback address); the Service itself, with the first
+// address of the service CIDR, is there.
 //
 // Layout below Config.Dir:
 //

@@ -15,8 +15,9 @@ import (
 
 const (
 	// etcdQuotaBytes is EKS's etcd database quota (8 GiB); etcd's own
-	// default is 2 GiB. It only sizes bbolt's mmap, which is address
-	// space: pages become resident as the database grows.
+	// default is 2 GiB. Beyond the quota alarm it sizes bbolt's mmap
+	// (quota + 10%), which is address space only: pages become resident
+	// as the database grows (none at idle).
 	etcdQuotaBytes = 8 << 30
 	// etcdSnapshotCount is how many applied entries etcd keeps in its
 	// in-memory raft log before it snapshots and compacts it. etcd's
@@ -56,9 +57,8 @@ func etcdConfig(cfg Config, p pki.Paths, logDir string) *embed.Config {
 	ec.PeerTLSInfo = tls
 
 	ec.QuotaBackendBytes = etcdQuotaBytes
-	ec.SnapshotCount = uint64(expInt("EXP_SNAPCOUNT", etcdSnapshotCount))
-	ec.SnapshotCatchUpEntries = uint64(expInt("EXP_SNAPCATCHUP", etcdSnapshotCatchUpEntries))
-	ec.UnsafeNoFsync = expInt("EXP_NOFSYNC", 0) == 1
+	ec.SnapshotCount = etcdSnapshotCount
+	ec.SnapshotCatchUpEntries = etcdSnapshotCatchUpEntries
 	// kube-apiserver talks gRPC; the JSON gateway only costs memory.
 	ec.EnableGRPCGateway = false
 

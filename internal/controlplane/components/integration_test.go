@@ -22,7 +22,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -77,14 +76,7 @@ func TestHelperControlPlaneProcess(t *testing.T) {
 	defer stop()
 	go WatchParent(ctx, func() { os.Exit(ExitOrphaned) })
 
-	if f := os.Getenv("EXP_CPUPROFILE"); f != "" {
-		w, _ := os.Create(f)
-		_ = pprof.StartCPUProfile(w)
-	}
-	err := Run(ctx, cfg, func() {
-		pprof.StopCPUProfile()
-		fmt.Println(helperReady)
-	})
+	err := Run(ctx, cfg, func() { fmt.Println(helperReady) })
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -109,6 +101,42 @@ func TestControlPlaneIntegration(t *testing.T) {
 	for _, v := range SupportedVersions() {
 		t.Run(v, func(t *testing.T) { testControlPlane(t, v) })
 	}
+	t.Run("etcd port taken", testPortTaken)
+}
+
+// testPortTaken checks that a component's failure while the others start
+// ends Run, with the component's error, in bounded time.
+func testPortTaken(t *testing.T) {
+	dir := t.TempDir()
+	ports := freePorts(t, 3)
+	taken, err := net.Listen("tcp", loopback(ports[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := Config{
+		ClusterName:          "taken",
+		Dir:                  dir,
+		KubernetesVersion:    SupportedVersions()[0],
+		APIServerPort:        ports[0],
+		EtcdClientPort:       ports[1],
+		EtcdPeerPort:         ports[2],
+		ServiceCIDR:          "10.100.0.0/16",
+		ServiceAccountIssuer: "https://oidc.eks.us-east-1.amazonaws.com/id/0123456789ABCDEF",
+	}
+	proc := startHelper(t, cfg)
+	ctx, cancel := context.WithTimeout(t.Context(), componentStopTimeout)
+	defer cancel()
+	err = proc.waitFor(ctx, helperReady)
+	if err == nil {
+		t.Fatal("control plane ready with its etcd port taken")
+	}
+	if !slices.ContainsFunc(proc.seen, func(l string) bool {
+		return strings.Contains(l, "etcd:") && strings.Contains(l, "address already in use")
+	}) {
+		proc.dumpLogs(t, dir)
+		t.Fatalf("no etcd error from Run (%v)", err)
+	}
 }
 
 func testControlPlane(t *testing.T, kubeVersion string) {
@@ -131,16 +159,9 @@ func testControlPlane(t *testing.T, kubeVersion string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc := startHelper(t, cfg)
-
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
 	defer cancel()
-	began := time.Now()
-	if err := proc.waitFor(ctx, helperReady); err != nil {
-		proc.dumpLogs(t, dir)
-		t.Fatalf("control plane not ready: %v", err)
-	}
-	t.Logf("ready after %s", time.Since(began).Round(time.Millisecond))
+	proc := startControlPlane(ctx, t, cfg)
 
 	admin := &rest.Config{
 		Host: "https://" + loopback(cfg.APIServerPort),
@@ -201,9 +222,15 @@ func testControlPlane(t *testing.T, kubeVersion string) {
 		}
 	})
 	t.Run("kubernetes service", func(t *testing.T) {
-		svc, err := client.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+		// kube-apiserver creates it once its own /readyz is ok.
+		var svc *corev1.Service
+		err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			var err error
+			svc, err = client.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+			return err == nil, nil
+		})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("default/kubernetes: %v", err)
 		}
 		if svc.Spec.ClusterIP != "10.100.0.1" {
 			t.Errorf("default/kubernetes ClusterIP = %s, want 10.100.0.1", svc.Spec.ClusterIP)
@@ -212,16 +239,54 @@ func testControlPlane(t *testing.T, kubeVersion string) {
 	t.Run("certificate signing", func(t *testing.T) { testCSRSigning(ctx, t, client, p) })
 	t.Run("bootstrap token", func(t *testing.T) { testBootstrapToken(ctx, t, client, admin) })
 
-	if t.Failed() {
-		proc.dumpLogs(t, dir)
+	stopControlPlane(t, proc, cfg)
+
+	// A restart (once: it costs as much as a version) finds the cluster
+	// as it was left.
+	if kubeVersion != SupportedVersions()[0] {
+		return
 	}
-	began = time.Now()
+	proc = startControlPlane(ctx, t, cfg)
+	t.Run("restart keeps data", func(t *testing.T) {
+		got, err := client.CoreV1().ConfigMaps("default").Get(ctx, "hello", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Data["greeting"] != "hi" {
+			t.Errorf("configmap data after restart = %v", got.Data)
+		}
+	})
+	stopControlPlane(t, proc, cfg)
+}
+
+// startControlPlane starts a control-plane process for cfg and waits until
+// it is ready.
+func startControlPlane(ctx context.Context, t *testing.T, cfg Config) *helperProcess {
+	t.Helper()
+	proc := startHelper(t, cfg)
+	began := time.Now()
+	if err := proc.waitFor(ctx, helperReady); err != nil {
+		proc.dumpLogs(t, cfg.Dir)
+		t.Fatalf("control plane not ready: %v", err)
+	}
+	t.Logf("ready after %s", time.Since(began).Round(time.Millisecond))
+	return proc
+}
+
+// stopControlPlane stops the process as the daemon does, with SIGTERM, and
+// checks that it stopped cleanly and released its ports.
+func stopControlPlane(t *testing.T, proc *helperProcess, cfg Config) {
+	t.Helper()
+	if t.Failed() {
+		proc.dumpLogs(t, cfg.Dir)
+	}
+	began := time.Now()
 	if err := proc.stop(); err != nil {
-		proc.dumpLogs(t, dir)
+		proc.dumpLogs(t, cfg.Dir)
 		t.Fatalf("control-plane process: %v", err)
 	}
 	t.Logf("stopped after %s", time.Since(began).Round(time.Millisecond))
-	for _, port := range ports {
+	for _, port := range []int{cfg.APIServerPort, cfg.EtcdClientPort, cfg.EtcdPeerPort} {
 		l, err := net.Listen("tcp", loopback(port))
 		if err != nil {
 			t.Errorf("port %d in use after the control plane stopped: %v", port, err)

@@ -2,28 +2,30 @@ package components
 
 import (
 	"log/slog"
-	"math"
 	"runtime/debug"
 )
 
 const (
-	// gcPercent is the garbage collector's goal while the heap is below
-	// gcMemoryLimit. TODO measure.
-	gcPercent = 100
-	// gcMemoryLimit is the soft limit of the Go runtime's memory. TODO.
-	gcMemoryLimit = math.MaxInt64
+	// goDefaultGCPercent is GOGC's value when the process was started
+	// without it.
+	goDefaultGCPercent = 100
+	// idleGCPercent is the garbage collector's goal once kube-apiserver is
+	// ready: collect when the heap has grown by half of what the last
+	// collection left, instead of doubling. A control plane's heap is
+	// mostly long-lived (API schemas, OpenAPI specs, watch caches and
+	// informers), so this trims its idle RSS by about 30 MiB for little
+	// CPU. Startup keeps Go's default: a lower goal costs about 0.9 s of
+	// CPU before /readyz, and a higher one (or none) leaves the heap
+	// fragmented, 20 to 45 MiB larger for good.
+	idleGCPercent = 50
 )
 
-// tuneGC sets the process's garbage-collector goals, unless the process was
-// started with a memory limit (GOMEMLIMIT) of its own.
-func tuneGC(log *slog.Logger) {
-	if debug.SetMemoryLimit(-1) != math.MaxInt64 {
-		log.Debug("keeping the process's memory limit")
-		return
-	}
-	debug.SetGCPercent(expInt("EXP_GOGC", gcPercent))
-	debug.SetMemoryLimit(int64(expInt("EXP_MEMLIMIT_MB", 0)) << 20)
-	if expInt("EXP_MEMLIMIT_MB", 0) == 0 {
-		debug.SetMemoryLimit(gcMemoryLimit)
+// settleGC lowers the garbage collector's goal for the rest of the
+// process's life, unless the process was started with a GOGC of its own.
+// It is process-wide, like the rest of what Run sets.
+func settleGC(log *slog.Logger) {
+	if prev := debug.SetGCPercent(idleGCPercent); prev != goDefaultGCPercent {
+		debug.SetGCPercent(prev)
+		log.Debug("keeping the process's GOGC", "gogc", prev)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -23,13 +22,26 @@ const (
 	// componentStopTimeout bounds how long Run waits for one component to
 	// stop before it gives up on it and moves on to the next.
 	componentStopTimeout = 10 * time.Second
+	// startingStopTimeout replaces componentStopTimeout until
+	// kube-apiserver is ready: kube-apiserver does not watch its context
+	// while it builds its storage (it waits for etcd instead), so waiting
+	// longer for it would only delay Run's return.
+	startingStopTimeout = 3 * time.Second
 	// readyPollInterval is how often Run asks kube-apiserver's /readyz.
 	readyPollInterval = 25 * time.Millisecond
+
+	// Files below Config.Dir.
+	controllerManagerKubeconfig = "controller-manager.kubeconfig"
+	schedulerKubeconfig         = "scheduler.kubeconfig"
 )
 
-// ErrExited means a component returned without being asked to stop and
-// without an error of its own.
-var ErrExited = errors.New("components: component exited")
+var (
+	// ErrExited means a component returned without being asked to stop
+	// and without an error of its own.
+	ErrExited = errors.New("components: component exited")
+	// ErrAlreadyRun means Run was called a second time in this process.
+	ErrAlreadyRun = errors.New("components: Run already called in this process")
+)
 
 // running guards the process-wide state Run sets up: it works once per
 // process.
@@ -40,11 +52,14 @@ var running atomic.Bool
 // order and returns nil. If a component fails first, Run stops the others the
 // same way and returns the failure. ready, if not nil, is called once, as
 // soon as kube-apiserver's /readyz answers ok; kube-controller-manager and
-// kube-scheduler start right after it.
+// kube-scheduler start when it returns, so it should not block. Run has no
+// start timeout of its own: the caller bounds it with ctx.
 //
-// Run waits at most componentStopTimeout for each component to stop. A
-// component that does not stop in time is left running and reported in the
-// error: the process should then exit, which is its only remaining way out.
+// Run waits at most componentStopTimeout for each component to stop, and
+// startingStopTimeout before kube-apiserver is ready. A component that does
+// not stop in time is left running and reported in the error: the process
+// should then exit, which is its only remaining way out. That happens when
+// Run is stopped, or etcd fails, while kube-apiserver is still starting.
 //
 // Run may be called once per process (see the package doc); it sets klog's
 // output and the Go garbage collector's goals for the whole process.
@@ -53,59 +68,70 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 		return err
 	}
 	if !running.CompareAndSwap(false, true) {
-		return errors.New("components: Run called twice in one process")
+		return ErrAlreadyRun
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("cluster", cfg.ClusterName)
-	begin := time.Now()
 
 	p := pki.PathsFor(filepath.Join(cfg.Dir, "pki"))
 	if err := checkPKI(p); err != nil {
 		return fmt.Errorf("starting control plane of %s: %w", cfg.ClusterName, err)
 	}
-	logDir := filepath.Join(cfg.Dir, "logs")
-	flush, err := redirectKlog(logDir)
+	flush, err := redirectKlog(filepath.Join(cfg.Dir, "logs"))
 	if err != nil {
 		return fmt.Errorf("starting control plane of %s: %w", cfg.ClusterName, err)
 	}
 	defer flush()
-	tuneGC(log)
 
 	server := "https://" + loopback(cfg.APIServerPort)
-	cmKubeconfig := filepath.Join(cfg.Dir, "controller-manager.kubeconfig")
-	schedKubeconfig := filepath.Join(cfg.Dir, "scheduler.kubeconfig")
 	for _, k := range []struct{ file, cert, key string }{
-		{cmKubeconfig, p.ControllerManagerCert, p.ControllerManagerKey},
-		{schedKubeconfig, p.SchedulerCert, p.SchedulerKey},
+		{controllerManagerKubeconfig, p.ControllerManagerCert, p.ControllerManagerKey},
+		{schedulerKubeconfig, p.SchedulerCert, p.SchedulerKey},
 	} {
-		if err := writeKubeconfig(k.file, server, p.CACert, k.cert, k.key); err != nil {
+		if err := writeKubeconfig(filepath.Join(cfg.Dir, k.file), server, p.CACert, k.cert, k.key); err != nil {
 			return fmt.Errorf("starting control plane of %s: %w", cfg.ClusterName, err)
 		}
 	}
 
+	if err := run(ctx, cfg, p, log, ready); err != nil {
+		return fmt.Errorf("control plane of %s: %w", cfg.ClusterName, err)
+	}
+	return nil
+}
+
+// run starts etcd and kube-apiserver at once (kube-apiserver's etcd clients
+// retry until etcd serves), then, once kube-apiserver is ready, the
+// controller-manager and the scheduler, which would otherwise compete for
+// CPU with kube-apiserver's start.
+func run(ctx context.Context, cfg Config, p pki.Paths, log *slog.Logger, ready func()) error {
+	begin := time.Now()
+	// Components get contexts of their own so that they stop in order.
 	s := newSupervisor(context.WithoutCancel(ctx), log)
+	// helpers is done when run returns, for the goroutines that only help.
+	helpers, stopHelpers := context.WithCancel(ctx)
+	defer stopHelpers()
+
 	etcdStarted := make(chan struct{})
 	s.start("etcd", func(ctx context.Context) error {
-		return runEtcd(ctx, etcdConfig(cfg, p, logDir), etcdStarted)
+		return runEtcd(ctx, etcdConfig(cfg, p, filepath.Join(cfg.Dir, "logs")), etcdStarted)
 	})
 	go func() {
 		select {
 		case <-etcdStarted:
 			log.Debug("etcd ready", "after", time.Since(begin).Round(time.Millisecond))
-		case <-ctx.Done():
+		case <-helpers.Done():
 		}
 	}()
 	s.start("kube-apiserver", func(ctx context.Context) error {
 		return runAPIServer(ctx, apiServerArgs(cfg, p))
 	})
 
-	pollCtx, stopPolling := context.WithCancel(ctx)
-	defer stopPolling()
+	server := "https://" + loopback(cfg.APIServerPort)
 	readyErr := make(chan error, 1)
-	go func() { readyErr <- waitReady(pollCtx, server, p) }()
+	go func() { readyErr <- waitReady(helpers, server, p) }()
 	select {
 	case <-ctx.Done():
 		return s.stop(nil, nil)
@@ -120,18 +146,17 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 		}
 	}
 	log.Info("kube-apiserver ready", "after", time.Since(begin).Round(time.Millisecond))
-	if v := expInt("EXP_GOGC_IDLE", 0); v != 0 {
-		debug.SetGCPercent(v)
-	}
+	s.stopTimeout = componentStopTimeout
+	settleGC(log)
 	if ready != nil {
 		ready()
 	}
 
 	s.start("kube-controller-manager", func(ctx context.Context) error {
-		return runControllerManager(ctx, controllerManagerArgs(cfg, p, cmKubeconfig))
+		return runControllerManager(ctx, controllerManagerArgs(cfg, p, filepath.Join(cfg.Dir, controllerManagerKubeconfig)))
 	})
 	s.start("kube-scheduler", func(ctx context.Context) error {
-		return runScheduler(ctx, schedulerArgs(cfg, schedKubeconfig))
+		return runScheduler(ctx, schedulerArgs(cfg, filepath.Join(cfg.Dir, schedulerKubeconfig)))
 	})
 	select {
 	case <-ctx.Done():
@@ -221,10 +246,11 @@ func waitReady(ctx context.Context, server string, p pki.Paths) error {
 // supervisor runs components, each in its own goroutine with its own
 // context, so that they can be stopped one by one in order.
 type supervisor struct {
-	base   context.Context
-	log    *slog.Logger
-	comps  []*component
-	exited chan *component
+	base        context.Context
+	log         *slog.Logger
+	comps       []*component
+	exited      chan *component
+	stopTimeout time.Duration // per component
 }
 
 type component struct {
@@ -247,7 +273,12 @@ func (c *component) failure() error {
 const maxComponents = 8
 
 func newSupervisor(base context.Context, log *slog.Logger) *supervisor {
-	return &supervisor{base: base, log: log, exited: make(chan *component, maxComponents)}
+	return &supervisor{
+		base:        base,
+		log:         log,
+		exited:      make(chan *component, maxComponents),
+		stopTimeout: startingStopTimeout,
+	}
 }
 
 func (s *supervisor) start(name string, run func(context.Context) error) {
@@ -283,8 +314,8 @@ func (s *supervisor) stop(cause error, failed *component) error {
 				errs = append(errs, fmt.Errorf("stopping %s: %w", c.name, c.err))
 			}
 			s.log.Debug("component stopped", "component", c.name, "after", time.Since(began).Round(time.Millisecond))
-		case <-time.After(componentStopTimeout):
-			errs = append(errs, fmt.Errorf("%s did not stop within %s", c.name, componentStopTimeout))
+		case <-time.After(s.stopTimeout):
+			errs = append(errs, fmt.Errorf("%s did not stop within %s", c.name, s.stopTimeout))
 		}
 	}
 	return errors.Join(errs...)

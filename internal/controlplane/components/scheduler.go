@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"k8s.io/client-go/tools/cache"
-
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	scheduleroptions "k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 )
@@ -19,7 +18,6 @@ func schedulerArgs(cfg Config, kubeconfig string) []string {
 		"--leader-elect=false",
 		"--profiling=false",
 	}
-	args = append(args, expArgs("EXP_SCHED_ARGS")...)
 	return append(args, emulationArgs(cfg)...)
 }
 
