@@ -65,19 +65,22 @@ func TestHelperControlPlaneProcess(t *testing.T) {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// Idempotent: keeps the PKI the parent made, makes one for a manual run.
-	if _, err := pki.Generate(filepath.Join(cfg.Dir, "pki"), pki.Options{ClusterName: cfg.ClusterName, ServiceIP: net.ParseIP("10.100.0.1")}); err != nil {
+	serviceIP, err := firstServiceIP(cfg.ServiceCIDR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pki.Generate(filepath.Join(cfg.Dir, "pki"), pki.Options{ClusterName: cfg.ClusterName, ServiceIP: serviceIP.AsSlice()}); err != nil {
 		t.Fatal(err)
 	}
 	if addr := os.Getenv(helperPprofEnv); addr != "" {
 		// For manual measurements: go tool pprof http://ADDR/debug/pprof/heap
 		go func() { _ = http.ListenAndServe(addr, nil) }()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(t.Context(), syscall.SIGTERM)
 	defer stop()
 	go WatchParent(ctx, func() { os.Exit(ExitOrphaned) })
 
-	err := Run(ctx, cfg, func() { fmt.Println(helperReady) })
-	if err != nil {
+	if err := Run(ctx, cfg, func() { fmt.Println(helperReady) }); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	for _, port := range []int{cfg.APIServerPort, cfg.EtcdClientPort, cfg.EtcdPeerPort} {
@@ -99,7 +102,13 @@ func TestControlPlaneIntegration(t *testing.T) {
 		t.Skip("starts real control planes")
 	}
 	for _, v := range SupportedVersions() {
-		t.Run(v, func(t *testing.T) { testControlPlane(t, v) })
+		t.Run(v, func(t *testing.T) {
+			// One process each, so they can run side by side; much of a
+			// start is waiting (kube-apiserver's bootstrap hooks,
+			// kube-controller-manager minting a token per controller).
+			t.Parallel()
+			testControlPlane(t, v)
+		})
 	}
 	t.Run("etcd port taken", testPortTaken)
 }
