@@ -1,6 +1,9 @@
 package cluster
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Cluster statuses (the ClusterStatus enum).
 const (
@@ -137,6 +140,16 @@ type ErrorDetail struct {
 	Code        string   `json:"errorCode"`
 	Message     string   `json:"errorMessage"`
 	ResourceIDs []string `json:"resourceIds,omitempty"`
+}
+
+// OIDCIssuer is the cluster's OIDC issuer URL (identity.oidc.issuer), which
+// is also the issuer of its service-account tokens.
+func (c *Cluster) OIDCIssuer() string {
+	region := ""
+	if parts := strings.SplitN(c.ARN, ":", 5); len(parts) == 5 {
+		region = parts[3]
+	}
+	return "https://oidc.eks." + region + ".amazonaws.com/id/" + c.OIDCIssuerID
 }
 
 // Param returns the value of the update parameter of the given type.

@@ -449,7 +449,7 @@ func toWire(c *cluster.Cluster) clusterWire {
 		w.Logging.ClusterLogging = append(w.Logging.ClusterLogging, logSetup{Types: ls.Types, Enabled: &en})
 	}
 	if c.Status != cluster.StatusCreating || c.Runtime.Endpoint != "" {
-		w.Identity = &identity{OIDC: oidc{Issuer: "https://oidc.eks." + regionOf(c.ARN) + ".amazonaws.com/id/" + c.OIDCIssuerID}}
+		w.Identity = &identity{OIDC: oidc{Issuer: c.OIDCIssuer()}}
 	}
 	for _, e := range c.Encryption {
 		w.EncryptionConfig = append(w.EncryptionConfig, encryptionConfig{Resources: e.Resources, Provider: &provider{KeyArn: e.KeyARN}})
@@ -458,14 +458,6 @@ func toWire(c *cluster.Cluster) clusterWire {
 		w.Health.Issues = append(w.Health.Issues, clusterIssue{Code: is.Code, Message: is.Message, ResourceIDs: is.ResourceIDs})
 	}
 	return w
-}
-
-func regionOf(arn string) string {
-	parts := strings.SplitN(arn, ":", 5)
-	if len(parts) < 4 {
-		return ""
-	}
-	return parts[3]
 }
 
 func updateToWire(u *cluster.Update) updateWire {

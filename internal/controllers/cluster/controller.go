@@ -121,12 +121,12 @@ func (c *Controller) Start(ctx context.Context) error {
 // enqueueAll queues every stored cluster and every cluster directory (so
 // the files of clusters that are gone get removed).
 func (c *Controller) enqueueAll(ctx context.Context) {
-	names, _, err := c.cfg.Clusters.List(ctx, 100, "")
-	for err == nil {
-		for _, n := range names {
-			c.queue.Add(n)
-		}
-		break
+	names, err := c.allNames(ctx)
+	if err != nil {
+		c.log.Warn("listing clusters", "err", err)
+	}
+	for _, n := range names {
+		c.queue.Add(n)
 	}
 	entries, _ := os.ReadDir(filepath.Join(c.cfg.DataDir, "clusters"))
 	for _, e := range entries {
@@ -241,24 +241,35 @@ func (c *Controller) provision(ctx context.Context, cl *clustersvc.Cluster, dir 
 }
 
 func (c *Controller) usedPorts(ctx context.Context) (map[int]bool, error) {
+	names, err := c.allNames(ctx)
+	if err != nil {
+		return nil, err
+	}
 	used := map[int]bool{}
+	for _, n := range names {
+		other, _, err := c.cfg.Clusters.Get(ctx, n)
+		if err != nil {
+			continue
+		}
+		used[other.Runtime.APIServerPort] = true
+		used[other.Runtime.EtcdClientPort] = true
+		used[other.Runtime.EtcdPeerPort] = true
+	}
+	return used, nil
+}
+
+// allNames returns the names of every stored cluster, all pages of them.
+func (c *Controller) allNames(ctx context.Context) ([]string, error) {
+	var all []string
 	token := ""
 	for {
 		names, next, err := c.cfg.Clusters.List(ctx, 100, token)
 		if err != nil {
-			return nil, err
+			return all, err
 		}
-		for _, n := range names {
-			other, _, err := c.cfg.Clusters.Get(ctx, n)
-			if err != nil {
-				continue
-			}
-			used[other.Runtime.APIServerPort] = true
-			used[other.Runtime.EtcdClientPort] = true
-			used[other.Runtime.EtcdPeerPort] = true
-		}
+		all = append(all, names...)
 		if next == "" {
-			return used, nil
+			return all, nil
 		}
 		token = next
 	}
@@ -273,10 +284,6 @@ func firstServiceIP(cidr string) (netip.Addr, error) {
 }
 
 func (c *Controller) spec(cl *clustersvc.Cluster, dir, version string) controlplane.Spec {
-	region := ""
-	if parts := splitARN(cl.ARN); len(parts) > 3 {
-		region = parts[3]
-	}
 	return controlplane.Spec{
 		Name:                 cl.Name,
 		Dir:                  dir,
@@ -285,20 +292,8 @@ func (c *Controller) spec(cl *clustersvc.Cluster, dir, version string) controlpl
 		EtcdClientPort:       cl.Runtime.EtcdClientPort,
 		EtcdPeerPort:         cl.Runtime.EtcdPeerPort,
 		ServiceCIDR:          cl.Network.ServiceIPv4CIDR,
-		ServiceAccountIssuer: "https://oidc.eks." + region + ".amazonaws.com/id/" + cl.OIDCIssuerID,
+		ServiceAccountIssuer: cl.OIDCIssuer(),
 	}
-}
-
-func splitARN(arn string) []string {
-	var parts []string
-	start := 0
-	for i := 0; i < len(arn) && len(parts) < 5; i++ {
-		if arn[i] == ':' {
-			parts = append(parts, arn[start:i])
-			start = i + 1
-		}
-	}
-	return append(parts, arn[start:])
 }
 
 // report writes the status that the runtime's state implies.
