@@ -28,6 +28,8 @@ const (
 	ServiceUnavailable Kind = "ServiceUnavailableException"
 	AccessDenied       Kind = "AccessDeniedException"
 	InvalidState       Kind = "InvalidStateException"
+	// EC2 kinds.
+	InsufficientAddresses Kind = "InsufficientFreeAddressesInSubnet"
 )
 
 // Error is a user-facing error.

@@ -119,8 +119,10 @@ type Issue struct {
 
 // Update is the stored record of one update.
 type Update struct {
-	ID                 string        `json:"id"`
-	Cluster            string        `json:"cluster"`
+	ID      string `json:"id"`
+	Cluster string `json:"cluster"`
+	// Nodegroup names the node group a node group update belongs to.
+	Nodegroup          string        `json:"nodegroup,omitempty"`
 	Status             string        `json:"status"`
 	Type               string        `json:"type"`
 	Params             []UpdateParam `json:"params"`

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/berthproject/berth/internal/compute/ipam"
+
 	"context"
 	"errors"
 	"fmt"
@@ -88,8 +90,8 @@ type ClusterConfig struct {
 	// of the compiled-in Kubernetes.
 	KubeletVersion string
 	// IPs hands out pod IPs; nil means a SubnetAllocator of the Cluster's
-	// own. See IPAllocator for why it should be shared.
-	IPs IPAllocator
+	// own. See ipam.Allocator for why it should be shared.
+	IPs ipam.Allocator
 }
 
 func (c ClusterConfig) withDefaults() (ClusterConfig, error) {
@@ -139,7 +141,7 @@ func (c ClusterConfig) withDefaults() (ClusterConfig, error) {
 		c.KubeletVersion = version.Get().GitVersion
 	}
 	if c.IPs == nil {
-		c.IPs = NewSubnetAllocator()
+		c.IPs = ipam.NewSubnetAllocator()
 	}
 	return c, nil
 }
@@ -151,7 +153,7 @@ type Cluster struct {
 	clock     clock.WithTicker
 	bootstrap kubernetes.Interface
 	limiter   flowcontrol.RateLimiter
-	ips       IPAllocator
+	ips       ipam.Allocator
 
 	pods       cache.SharedIndexInformer
 	podQueue   workqueue.TypedRateLimitingInterface[string]

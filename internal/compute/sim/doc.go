@@ -26,7 +26,7 @@
 //
 // Pods go from Pending to Running in one status write (pod IP, conditions,
 // container statuses). Pod IPs come from the node's subnet through an
-// IPAllocator, unique among the addresses it knows: the Cluster's own, or
+// ipam.Allocator, unique among the addresses it knows: the Cluster's own, or
 // one shared with whoever gives instances their addresses. A pod with the
 // annotation berth.dev/run-duration, and any pod of a Job, exits after that
 // duration (JobDuration for Job pods without the annotation) with the exit

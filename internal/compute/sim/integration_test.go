@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/berthproject/berth/internal/compute/ipam"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -51,7 +53,7 @@ func TestSimulatedNodesSharedControlPlane(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ips := NewSubnetAllocator()
+	ips := ipam.NewSubnetAllocator()
 	c, err := NewCluster(ClusterConfig{
 		IPs:              ips,
 		Server:           cp.admin.Host,

@@ -1,4 +1,4 @@
-package sim
+package ipam
 
 import (
 	"errors"
@@ -8,15 +8,15 @@ import (
 )
 
 // ErrSubnetFull means a subnet has no free address.
-var ErrSubnetFull = errors.New("sim: no free address in subnet")
+var ErrSubnetFull = errors.New("ipam: no free address in subnet")
 
-// IPAllocator hands out IPv4 addresses from subnets, each to one owner.
+// Allocator hands out IPv4 addresses from subnets, each to one owner.
 // A Cluster takes pod IPs from it (owner "pod/UID") and records the node
 // addresses it is told of (owner "node/NAME"). Whoever gives instances
 // their addresses should use the same allocator, shared by every cluster
 // in the VPC, so that no pod gets an instance's or another cluster's
 // address.
-type IPAllocator interface {
+type Allocator interface {
 	// Allocate returns owner's address in subnet, taking a free one if
 	// owner has none there.
 	Allocate(owner string, subnet netip.Prefix) (netip.Addr, error)
@@ -27,7 +27,7 @@ type IPAllocator interface {
 	Release(owner string)
 }
 
-var _ IPAllocator = (*SubnetAllocator)(nil)
+var _ Allocator = (*SubnetAllocator)(nil)
 
 // SubnetAllocator is an in-memory IPAllocator. Like a VPC, it never hands
 // out the first four addresses of a subnet or its last. Its zero value is
@@ -44,11 +44,11 @@ func NewSubnetAllocator() *SubnetAllocator {
 	return &SubnetAllocator{byAddr: map[netip.Addr]string{}, byOwner: map[string]netip.Addr{}, next: map[netip.Prefix]netip.Addr{}}
 }
 
-// Allocate implements IPAllocator. The search goes round the subnet from
+// Allocate implements Allocator. The search goes round the subnet from
 // where the last one ended, so a released address is not reused at once.
 func (m *SubnetAllocator) Allocate(owner string, subnet netip.Prefix) (netip.Addr, error) {
 	if !subnet.IsValid() || !subnet.Addr().Is4() || subnet.Bits() > 28 {
-		return netip.Addr{}, fmt.Errorf("sim: subnet %s is not an IPv4 prefix of /28 or larger", subnet)
+		return netip.Addr{}, fmt.Errorf("ipam: subnet %s is not an IPv4 prefix of /28 or larger", subnet)
 	}
 	subnet = subnet.Masked()
 	m.mu.Lock()
@@ -81,7 +81,7 @@ func (m *SubnetAllocator) Allocate(owner string, subnet netip.Prefix) (netip.Add
 	return netip.Addr{}, fmt.Errorf("%w %s", ErrSubnetFull, subnet)
 }
 
-// Reserve implements IPAllocator. An owner holds one address: reserving
+// Reserve implements Allocator. An owner holds one address: reserving
 // another moves it.
 func (m *SubnetAllocator) Reserve(owner string, addr netip.Addr) bool {
 	m.mu.Lock()
@@ -97,7 +97,7 @@ func (m *SubnetAllocator) Reserve(owner string, addr netip.Addr) bool {
 	return true
 }
 
-// Release implements IPAllocator.
+// Release implements Allocator.
 func (m *SubnetAllocator) Release(owner string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -1,0 +1,161 @@
+// Package compute is berth's "EC2": instances and the Auto Scaling Groups
+// that keep a number of them, as records in the store. Providers (simulated
+// kubelets now, real ones later) bring an instance's node to life; the
+// instance and group controllers (internal/controllers/compute) drive them.
+package compute
+
+import (
+	"time"
+)
+
+// Store kinds owned by this package.
+const (
+	KindInstance = "instances"
+	KindGroup    = "asgs"
+)
+
+// Instance states (EC2's InstanceStateName). "stopping" and "stopped" are
+// not modelled: node instances are never stopped.
+const (
+	StatePending      = "pending"
+	StateRunning      = "running"
+	StateShuttingDown = "shutting-down"
+	StateTerminated   = "terminated"
+)
+
+// EC2 state codes of the states above.
+var StateCodes = map[string]int{
+	StatePending:      0,
+	StateRunning:      16,
+	StateShuttingDown: 32,
+	StateTerminated:   48,
+}
+
+// Capacity types (EC2's InstanceLifecycle: empty for On-Demand).
+const (
+	OnDemand = "on-demand"
+	Spot     = "spot"
+)
+
+// Tags EKS and EC2 Auto Scaling put on the instances of a managed node group.
+const (
+	TagASGName        = "aws:autoscaling:groupName"
+	TagNodegroupName  = "eks:nodegroup-name"
+	TagClusterName    = "eks:cluster-name"
+	TagClusterOwned   = "kubernetes.io/cluster/" // + cluster name = "owned"
+	TagLaunchTemplate = "aws:ec2launchtemplate:id"
+)
+
+// Instance is the stored record of one instance.
+type Instance struct {
+	ID           string            `json:"id"`
+	Type         string            `json:"type"`
+	ImageID      string            `json:"imageId"`
+	SubnetID     string            `json:"subnetId"`
+	VpcID        string            `json:"vpcId"`
+	AZ           string            `json:"az"`
+	PrivateIP    string            `json:"privateIp"`
+	PrivateDNS   string            `json:"privateDns"`
+	State        string            `json:"state"`
+	StateReason  Reason            `json:"stateReason,omitzero"`
+	LaunchTime   time.Time         `json:"launchTime"`
+	TerminatedAt time.Time         `json:"terminatedAt,omitzero"`
+	CapacityType string            `json:"capacityType"`
+	Tags         map[string]string `json:"tags,omitempty"`
+
+	// Cluster is the EKS cluster the instance's node joins; empty for an
+	// instance that joins none.
+	Cluster string `json:"cluster,omitempty"`
+	// Group is the Auto Scaling Group that owns the instance, if any.
+	Group string `json:"group,omitempty"`
+	// TemplateVersion is the version of the group's template the instance
+	// was launched from (a launch template version, for rolling updates).
+	TemplateVersion int `json:"templateVersion,omitempty"`
+	// Node is how the instance's node registers.
+	Node NodeConfig `json:"node"`
+
+	// Draining is set while the instance's node is cordoned and drained
+	// before termination (a termination lifecycle hook).
+	Draining bool `json:"draining,omitempty"`
+	// Interruption is set when a Spot interruption was announced.
+	Interruption *Interruption `json:"interruption,omitempty"`
+	// JoinFailures counts failed attempts of its node to join.
+	JoinFailures int `json:"joinFailures,omitempty"`
+}
+
+// Reason is an EC2 StateReason.
+type Reason struct {
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// NodeConfig is what the node agent of an instance needs: the node
+// configuration a launch template's user data would carry.
+type NodeConfig struct {
+	// Name is the Node name (the instance's private DNS name).
+	Name string `json:"name"`
+	// KubeletVersion is the Kubernetes minor the node runs, "1.37".
+	KubeletVersion string            `json:"kubeletVersion"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	Taints         []Taint           `json:"taints,omitempty"`
+	// DiskGiB sizes ephemeral-storage.
+	DiskGiB int `json:"diskGiB"`
+}
+
+// Taint is a Kubernetes taint (effect as Kubernetes spells it).
+type Taint struct {
+	Key    string `json:"key"`
+	Value  string `json:"value,omitempty"`
+	Effect string `json:"effect"`
+}
+
+// Interruption is a Spot interruption notice.
+type Interruption struct {
+	// RebalanceAt is when the rebalance recommendation was given.
+	RebalanceAt time.Time `json:"rebalanceAt"`
+	// TerminateAt is the deadline (two minutes after the notice on AWS).
+	TerminateAt time.Time `json:"terminateAt"`
+}
+
+// Live reports whether the instance is pending or running.
+func (i *Instance) Live() bool { return i.State == StatePending || i.State == StateRunning }
+
+// Group is the stored record of one Auto Scaling Group.
+type Group struct {
+	Name      string    `json:"name"`
+	ARN       string    `json:"arn"`
+	CreatedAt time.Time `json:"createdAt"`
+	Cluster   string    `json:"cluster"`
+	Nodegroup string    `json:"nodegroup,omitempty"`
+	Min       int       `json:"min"`
+	Max       int       `json:"max"`
+	Desired   int       `json:"desired"`
+	SubnetIDs []string  `json:"subnetIds"`
+	// InstanceTypes in priority order (the launch template overrides).
+	InstanceTypes []string `json:"instanceTypes"`
+	// CapacityType is OnDemand or Spot.
+	CapacityType string            `json:"capacityType"`
+	ImageID      string            `json:"imageId"`
+	Tags         map[string]string `json:"tags,omitempty"`
+	// Template is the node configuration new instances get (Name is
+	// empty: each instance has its own); TemplateVersion counts changes
+	// that replace nodes.
+	Template        NodeConfig `json:"template"`
+	TemplateVersion int        `json:"templateVersion"`
+	// Deleting means the group is going away: its instances are
+	// terminated and the record removed once they are.
+	Deleting bool `json:"deleting,omitempty"`
+	// Activities are the most recent scaling activities, newest last.
+	Activities []Activity `json:"activities,omitempty"`
+}
+
+// Activity is one scaling activity.
+type Activity struct {
+	ID          string    `json:"id"`
+	Description string    `json:"description"`
+	Cause       string    `json:"cause"`
+	StartTime   time.Time `json:"startTime"`
+	EndTime     time.Time `json:"endTime,omitzero"`
+	Status      string    `json:"status"` // Successful, Failed, InProgress
+	Message     string    `json:"message,omitempty"`
+}

@@ -1,0 +1,432 @@
+package compute
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berthproject/berth/internal/apierror"
+	"github.com/berthproject/berth/internal/compute/instancetypes"
+	"github.com/berthproject/berth/internal/compute/ipam"
+	"github.com/berthproject/berth/internal/store"
+	"github.com/berthproject/berth/internal/vpc"
+)
+
+// Store is what the service needs of berth's store.
+type Store interface {
+	Get(ctx context.Context, kind, key string) (store.Record, error)
+	List(ctx context.Context, kind, prefix string) ([]store.Record, error)
+	Apply(ctx context.Context, ops ...store.Op) (uint64, error)
+}
+
+// Config wires a Service.
+type Config struct {
+	Store   Store
+	Network *vpc.Network
+	// IPs gives instances their private addresses; the same allocator
+	// gives pods theirs.
+	IPs     ipam.Allocator
+	Account string
+	Region  string
+	Now     func() time.Time
+}
+
+// Service keeps instances and groups.
+type Service struct {
+	cfg Config
+	// mu serialises launches, so IP allocation and the store agree.
+	mu     sync.Mutex
+	loaded bool
+}
+
+// New checks cfg and returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Network == nil || cfg.IPs == nil {
+		return nil, errors.New("compute: Store, Network and IPs are required")
+	}
+	if cfg.Account == "" || cfg.Region == "" {
+		return nil, errors.New("compute: Account and Region are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// Network returns the VPC model instances live in.
+func (s *Service) Network() *vpc.Network { return s.cfg.Network }
+
+// Region returns the region.
+func (s *Service) Region() string { return s.cfg.Region }
+
+// Now returns the service's clock reading.
+func (s *Service) Now() time.Time { return s.cfg.Now() }
+
+func instanceOwner(id string) string { return "instance/" + id }
+
+// loadIPs reserves the addresses of every live stored instance, once, so
+// a restarted berth does not hand them out again. Called with s.mu held.
+func (s *Service) loadIPs(ctx context.Context) error {
+	if s.loaded {
+		return nil
+	}
+	all, err := s.Instances(ctx)
+	if err != nil {
+		return err
+	}
+	for _, in := range all {
+		if in.State == StateTerminated {
+			continue
+		}
+		if a, err := netip.ParseAddr(in.PrivateIP); err == nil {
+			s.cfg.IPs.Reserve(instanceOwner(in.ID), a)
+		}
+	}
+	s.loaded = true
+	return nil
+}
+
+// LaunchSpec asks for one instance.
+type LaunchSpec struct {
+	Type            string
+	SubnetID        string
+	CapacityType    string
+	ImageID         string
+	Tags            map[string]string
+	Cluster         string
+	Group           string
+	TemplateVersion int
+	Node            NodeConfig
+}
+
+// Launch records new instances as pending, all in one commit, with ids,
+// addresses and node names assigned. extra ops commit with them.
+func (s *Service) Launch(ctx context.Context, specs []LaunchSpec, extra ...store.Op) ([]*Instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadIPs(ctx); err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now().UTC().Truncate(time.Second)
+	out := make([]*Instance, 0, len(specs))
+	ops := make([]store.Op, 0, len(specs)+len(extra))
+	release := func() {
+		for _, in := range out {
+			s.cfg.IPs.Release(instanceOwner(in.ID))
+		}
+	}
+	for _, sp := range specs {
+		sub, ok := s.cfg.Network.Subnet(sp.SubnetID)
+		if !ok {
+			release()
+			return nil, apierror.New(apierror.InvalidParameter, "The subnet ID '%s' does not exist", sp.SubnetID)
+		}
+		if _, ok := instancetypes.Lookup(sp.Type); !ok {
+			release()
+			return nil, apierror.New(apierror.InvalidParameter, "The instance type '%s' does not exist", sp.Type)
+		}
+		id := NewInstanceID()
+		addr, err := s.cfg.IPs.Allocate(instanceOwner(id), sub.CIDR)
+		if err != nil {
+			release()
+			return nil, apierror.New(apierror.InsufficientAddresses, "There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", sp.SubnetID)
+		}
+		capType := sp.CapacityType
+		if capType == "" {
+			capType = OnDemand
+		}
+		in := &Instance{
+			ID: id, Type: sp.Type, ImageID: sp.ImageID, SubnetID: sub.ID, VpcID: sub.VpcID, AZ: sub.AZ,
+			PrivateIP: addr.String(), PrivateDNS: PrivateDNSName(s.cfg.Region, addr),
+			State: StatePending, LaunchTime: now, CapacityType: capType, Tags: maps(sp.Tags),
+			Cluster: sp.Cluster, Group: sp.Group, TemplateVersion: sp.TemplateVersion, Node: sp.Node,
+		}
+		in.Node.Name = in.PrivateDNS
+		raw, err := json.Marshal(in)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		out = append(out, in)
+		ops = append(ops, store.Op{Kind: KindInstance, Key: id, Value: raw, Create: true})
+	}
+	ops = append(ops, extra...)
+	if _, err := s.cfg.Store.Apply(ctx, ops...); err != nil {
+		release()
+		return nil, fmt.Errorf("storing instances: %w", err)
+	}
+	return out, nil
+}
+
+func maps(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// NewInstanceID returns "i-" and 17 random hex digits.
+func NewInstanceID() string {
+	b := make([]byte, 9)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return "i-" + hex.EncodeToString(b)[:17]
+}
+
+// PrivateDNSName is EC2's private DNS name of an address in a region.
+func PrivateDNSName(region string, a netip.Addr) string {
+	host := "ip-" + strings.ReplaceAll(a.String(), ".", "-")
+	if region == "us-east-1" {
+		return host + ".ec2.internal"
+	}
+	return host + "." + region + ".compute.internal"
+}
+
+// Instance returns one instance and its revision.
+func (s *Service) Instance(ctx context.Context, id string) (*Instance, uint64, error) {
+	rec, err := s.cfg.Store.Get(ctx, KindInstance, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, apierror.New(apierror.ResourceNotFound, "The instance ID '%s' does not exist", id)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	var in Instance
+	if err := json.Unmarshal(rec.Value, &in); err != nil {
+		return nil, 0, fmt.Errorf("decoding instance %s: %w", id, err)
+	}
+	return &in, rec.Revision, nil
+}
+
+// Instances returns every stored instance, by launch time then id.
+func (s *Service) Instances(ctx context.Context) ([]*Instance, error) {
+	recs, err := s.cfg.Store.List(ctx, KindInstance, "")
+	if err != nil {
+		return nil, fmt.Errorf("listing instances: %w", err)
+	}
+	out := make([]*Instance, 0, len(recs))
+	for _, r := range recs {
+		var in Instance
+		if err := json.Unmarshal(r.Value, &in); err != nil {
+			return nil, fmt.Errorf("decoding instance %s: %w", r.Key, err)
+		}
+		out = append(out, &in)
+	}
+	slices.SortStableFunc(out, func(a, b *Instance) int {
+		if c := a.LaunchTime.Compare(b.LaunchTime); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// MutateInstances reads the named instances, applies fn to each and
+// writes those fn changed, in one commit, retrying on conflicts. Missing
+// instances are skipped. fn reports whether it changed the instance.
+func (s *Service) MutateInstances(ctx context.Context, ids []string, fn func(in *Instance) (bool, error)) ([]*Instance, error) {
+	for attempt := 0; ; attempt++ {
+		var ops []store.Op
+		var changed []*Instance
+		for _, id := range ids {
+			in, rev, err := s.Instance(ctx, id)
+			if apierror.IsKind(err, apierror.ResourceNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			ok, err := fn(in)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			raw, err := json.Marshal(in)
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, store.Op{Kind: KindInstance, Key: id, Value: raw, IfRevision: rev})
+			changed = append(changed, in)
+		}
+		if len(ops) == 0 {
+			return nil, nil
+		}
+		_, err := s.cfg.Store.Apply(ctx, ops...)
+		if errors.Is(err, store.ErrConflict) && attempt < 20 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("writing instances: %w", err)
+		}
+		for _, in := range changed {
+			if in.State == StateTerminated {
+				s.cfg.IPs.Release(instanceOwner(in.ID))
+			}
+		}
+		return changed, nil
+	}
+}
+
+// Terminate moves live instances to shutting-down; the instance controller
+// stops their nodes and finishes the termination. It returns every named
+// instance as it is after the call, with its state before it.
+func (s *Service) Terminate(ctx context.Context, ids []string, reason Reason) ([]StateChange, error) {
+	before := map[string]string{}
+	for _, id := range ids {
+		in, _, err := s.Instance(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		before[id] = in.State
+	}
+	_, err := s.MutateInstances(ctx, ids, func(in *Instance) (bool, error) {
+		if !in.Live() {
+			return false, nil
+		}
+		in.State = StateShuttingDown
+		in.StateReason = reason
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StateChange, 0, len(ids))
+	for _, id := range ids {
+		in, _, err := s.Instance(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, StateChange{ID: id, Previous: before[id], Current: in.State})
+	}
+	return out, nil
+}
+
+// StateChange is one instance's state before and after a call.
+type StateChange struct {
+	ID                string
+	Previous, Current string
+}
+
+// Forget deletes the records of instances terminated before cutoff (EC2
+// shows terminated instances for about an hour).
+func (s *Service) Forget(ctx context.Context, cutoff time.Time) error {
+	all, err := s.Instances(ctx)
+	if err != nil {
+		return err
+	}
+	var ops []store.Op
+	for _, in := range all {
+		if in.State == StateTerminated && in.TerminatedAt.Before(cutoff) {
+			ops = append(ops, store.Op{Kind: KindInstance, Key: in.ID, Delete: true})
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	_, err = s.cfg.Store.Apply(ctx, ops...)
+	return err
+}
+
+// Group returns one Auto Scaling Group and its revision.
+func (s *Service) Group(ctx context.Context, name string) (*Group, uint64, error) {
+	rec, err := s.cfg.Store.Get(ctx, KindGroup, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, apierror.New(apierror.ResourceNotFound, "AutoScalingGroup name not found - AutoScalingGroup '%s' not found", name)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	var g Group
+	if err := json.Unmarshal(rec.Value, &g); err != nil {
+		return nil, 0, fmt.Errorf("decoding group %s: %w", name, err)
+	}
+	return &g, rec.Revision, nil
+}
+
+// Groups returns every group, by name.
+func (s *Service) Groups(ctx context.Context) ([]*Group, error) {
+	recs, err := s.cfg.Store.List(ctx, KindGroup, "")
+	if err != nil {
+		return nil, fmt.Errorf("listing groups: %w", err)
+	}
+	out := make([]*Group, 0, len(recs))
+	for _, r := range recs {
+		var g Group
+		if err := json.Unmarshal(r.Value, &g); err != nil {
+			return nil, fmt.Errorf("decoding group %s: %w", r.Key, err)
+		}
+		out = append(out, &g)
+	}
+	return out, nil
+}
+
+// GroupARN is the ARN of a group.
+func (s *Service) GroupARN(name, id string) string {
+	return fmt.Sprintf("arn:aws:autoscaling:%s:%s:autoScalingGroup:%s:autoScalingGroupName/%s", s.cfg.Region, s.cfg.Account, id, name)
+}
+
+// GroupOp returns the store op that creates or overwrites g.
+func GroupOp(g *Group, create bool) (store.Op, error) {
+	raw, err := json.Marshal(g)
+	if err != nil {
+		return store.Op{}, err
+	}
+	return store.Op{Kind: KindGroup, Key: g.Name, Value: raw, Create: create}, nil
+}
+
+// MutateGroup reads a group, applies fn and writes it back, retrying on
+// conflicts; fn's extra ops commit with it. A group fn leaves unchanged
+// is not written.
+func (s *Service) MutateGroup(ctx context.Context, name string, fn func(g *Group) ([]store.Op, error)) (*Group, error) {
+	for attempt := 0; ; attempt++ {
+		g, rev, err := s.Group(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		before, _ := json.Marshal(g)
+		extra, err := fn(g)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := json.Marshal(g)
+		if err != nil {
+			return nil, err
+		}
+		if len(extra) == 0 && string(raw) == string(before) {
+			return g, nil
+		}
+		ops := append([]store.Op{{Kind: KindGroup, Key: name, Value: raw, IfRevision: rev}}, extra...)
+		_, err = s.cfg.Store.Apply(ctx, ops...)
+		if errors.Is(err, store.ErrConflict) && attempt < 20 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("writing group %s: %w", name, err)
+		}
+		return g, nil
+	}
+}
+
+// RemoveGroup deletes a group record.
+func (s *Service) RemoveGroup(ctx context.Context, name string) error {
+	_, err := s.cfg.Store.Apply(ctx, store.Op{Kind: KindGroup, Key: name, Delete: true})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
