@@ -74,13 +74,28 @@ type Instance struct {
 	// Node is how the instance's node registers.
 	Node NodeConfig `json:"node"`
 
-	// Draining is set while the instance's node is cordoned and drained
-	// before termination (a termination lifecycle hook).
-	Draining bool `json:"draining,omitempty"`
+	// Drain is set once the instance is taken out of service: its node is
+	// cordoned and drained (the termination lifecycle hook), then the
+	// instance is terminated.
+	Drain *Drain `json:"drain,omitempty"`
 	// Interruption is set when a Spot interruption was announced.
 	Interruption *Interruption `json:"interruption,omitempty"`
 	// JoinFailures counts failed attempts of its node to join.
 	JoinFailures int `json:"joinFailures,omitempty"`
+}
+
+// Drain says how an instance's node is drained before termination.
+type Drain struct {
+	// Deadline is when eviction stops waiting for PodDisruptionBudgets.
+	Deadline time.Time `json:"deadline"`
+	// Force deletes the pods left at the deadline and terminates; without
+	// it the drain fails, Error is set and the instance is not terminated.
+	Force bool `json:"force,omitempty"`
+	// Error is why the drain failed (PodEvictionFailure).
+	Error string `json:"error,omitempty"`
+	// Done is set when the drain finished (the instance may still wait
+	// for a Spot deadline).
+	Done bool `json:"done,omitempty"`
 }
 
 // Reason is an EC2 StateReason.
@@ -142,6 +157,8 @@ type Group struct {
 	// that replace nodes.
 	Template        NodeConfig `json:"template"`
 	TemplateVersion int        `json:"templateVersion"`
+	// Rollout is set while a rolling update surges the group.
+	Rollout *Rollout `json:"rollout,omitempty"`
 	// Deleting means the group is going away: its instances are
 	// terminated and the record removed once they are.
 	Deleting bool `json:"deleting,omitempty"`
@@ -158,4 +175,17 @@ type Activity struct {
 	EndTime     time.Time `json:"endTime,omitzero"`
 	Status      string    `json:"status"` // Successful, Failed, InProgress
 	Message     string    `json:"message,omitempty"`
+}
+
+// Rollout remembers a group from before a rolling update, to restore its
+// size when the update ends and its template when it fails.
+type Rollout struct {
+	Desired int `json:"desired"`
+	Max     int `json:"max"`
+	Surge   int `json:"surge"`
+	// Previous is the template before the update.
+	Previous        NodeConfig `json:"previous"`
+	PreviousImageID string     `json:"previousImageId"`
+	// PreviousRelease is the node group's release version before it.
+	PreviousRelease string `json:"previousRelease"`
 }

@@ -430,3 +430,117 @@ func (s *Service) RemoveGroup(ctx context.Context, name string) error {
 	}
 	return err
 }
+
+// TakeOutOfService marks live instances of a group for draining and
+// termination, in one commit; with decrement the group's desired count
+// drops by one per instance (EC2 Auto Scaling's
+// TerminateInstanceInAutoScalingGroup with ShouldDecrementDesiredCapacity),
+// refused below the group's minimum. Without it the group launches
+// replacements. Instances already out of service are left as they are.
+func (s *Service) TakeOutOfService(ctx context.Context, group string, ids []string, decrement bool, drain Drain) error {
+	for attempt := 0; ; attempt++ {
+		g, grev, err := s.Group(ctx, group)
+		if err != nil {
+			return err
+		}
+		var ops []store.Op
+		for _, id := range ids {
+			in, rev, err := s.Instance(ctx, id)
+			if err != nil {
+				return err
+			}
+			if in.Group != group {
+				return apierror.New(apierror.InvalidParameter, "Instance %s is not part of Auto Scaling group %s", id, group)
+			}
+			if !in.Live() || in.Drain != nil {
+				continue
+			}
+			d := drain
+			in.Drain = &d
+			raw, err := json.Marshal(in)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, store.Op{Kind: KindInstance, Key: id, Value: raw, IfRevision: rev})
+		}
+		if len(ops) == 0 {
+			return nil
+		}
+		if decrement {
+			if g.Desired-len(ops) < g.Min {
+				return apierror.New(apierror.InvalidParameter, "Currently, desiredSize equals minSize (%d). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.", g.Min)
+			}
+			g.Desired -= len(ops)
+			raw, err := json.Marshal(g)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, store.Op{Kind: KindGroup, Key: group, Value: raw, IfRevision: grev})
+		}
+		_, err = s.cfg.Store.Apply(ctx, ops...)
+		if errors.Is(err, store.ErrConflict) && attempt < 20 {
+			continue
+		}
+		return err
+	}
+}
+
+// SpotNotice is the warning a Spot interruption gives on AWS.
+const SpotNotice = 2 * time.Minute
+
+// Interrupt announces a Spot interruption to running Spot instances: a
+// rebalance recommendation now and termination after notice (SpotNotice
+// on AWS). Instances already announced keep their deadline. An instance
+// that is not a running Spot instance is refused.
+func (s *Service) Interrupt(ctx context.Context, ids []string, notice time.Duration) ([]*Instance, error) {
+	if len(ids) == 0 {
+		return nil, apierror.New(apierror.InvalidParameter, "At least one instance ID is required.")
+	}
+	if notice < 0 {
+		return nil, apierror.New(apierror.InvalidParameter, "The interruption notice must not be negative.")
+	}
+	for _, id := range ids {
+		in, _, err := s.Instance(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if in.CapacityType != Spot {
+			return nil, apierror.New(apierror.InvalidParameter, "Instance %s is not a Spot Instance.", id)
+		}
+		if in.State != StateRunning {
+			return nil, apierror.New(apierror.InvalidParameter, "Instance %s is %s; only running Spot Instances can be interrupted.", id, in.State)
+		}
+	}
+	now := s.cfg.Now().UTC()
+	if _, err := s.MutateInstances(ctx, ids, func(in *Instance) (bool, error) {
+		if in.Interruption != nil || in.State != StateRunning {
+			return false, nil
+		}
+		in.Interruption = &Interruption{RebalanceAt: now, TerminateAt: now.Add(notice)}
+		return true, nil
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]*Instance, 0, len(ids))
+	for _, id := range ids {
+		in, _, err := s.Instance(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+// CreateGroup stores a new group; extra ops commit with it.
+func (s *Service) CreateGroup(ctx context.Context, g *Group, extra ...store.Op) error {
+	op, err := GroupOp(g, true)
+	if err != nil {
+		return err
+	}
+	_, err = s.cfg.Store.Apply(ctx, append([]store.Op{op}, extra...)...)
+	if errors.Is(err, store.ErrExists) {
+		return apierror.New(apierror.ResourceInUse, "AutoScalingGroup by this name already exists - A group with the name %s already exists", g.Name)
+	}
+	return err
+}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -45,6 +46,9 @@ type NodeSpec struct {
 	// Taints are set at registration (kubelet's --register-with-taints);
 	// NodeRestriction forbids a node from changing them later.
 	Taints []corev1.Taint
+	// KubeletVersion is reported in node status; empty means the
+	// Cluster's ClusterConfig.KubeletVersion.
+	KubeletVersion string
 }
 
 func (s NodeSpec) validate() error {
@@ -236,7 +240,7 @@ func (c *Cluster) nodeStatus(spec NodeSpec, arch string, now time.Time) corev1.N
 			KernelVersion:           "6.12.0-berth-sim",
 			OSImage:                 "Amazon Linux 2023 (berth simulated)",
 			ContainerRuntimeVersion: "containerd://1.7.27",
-			KubeletVersion:          c.cfg.KubeletVersion,
+			KubeletVersion:          cmp.Or(spec.KubeletVersion, c.cfg.KubeletVersion),
 			OperatingSystem:         "linux",
 			Architecture:            arch,
 		},

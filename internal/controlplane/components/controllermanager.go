@@ -37,6 +37,12 @@ func controllerManagerArgs(cfg Config, p pki.Paths, kubeconfig string) []string 
 		// Pod IPs come from the VPC CNI in EKS, not from node podCIDRs.
 		"--allocate-node-cidrs=false",
 		"--profiling=false",
+		// Client-side limits sized for thousands of nodes and tens of
+		// thousands of pods per cluster (the defaults, 20 and 30, pace
+		// a 1,000-node join at two writes per CSR and a 10,000-replica
+		// Deployment at one pod create each over minutes).
+		"--kube-api-qps=500",
+		"--kube-api-burst=1000",
 		// Within the time Run gives each component to stop.
 		"--controller-shutdown-timeout=" + (componentStopTimeout / 2).String(),
 	}
