@@ -8,6 +8,10 @@
 // pick instance types: DescribeVpcs, DescribeSubnets,
 // DescribeAvailabilityZones and DescribeInstanceTypes, from the default VPC
 // model (internal/vpc) and the instance type catalog
-// (internal/compute/instancetypes). Every other action gets EC2's
-// InvalidAction error. The caller verifies SigV4 before the handler runs.
+// (internal/compute/instancetypes). DescribeInstances and
+// TerminateInstances work on the instance records of internal/compute: one
+// reservation per instance, terminated instances listed until the compute
+// layer forgets them, termination handed to the compute controllers as
+// shutting-down. Every other action gets EC2's InvalidAction error. The
+// caller verifies SigV4 before the handler runs.
 package ec2api

@@ -2,6 +2,7 @@ package ec2api
 
 import (
 	"bytes"
+	"context"
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/xml"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berthproject/berth/internal/compute"
 	"github.com/berthproject/berth/internal/compute/instancetypes"
 	"github.com/berthproject/berth/internal/vpc"
 )
@@ -37,6 +39,10 @@ type Config struct {
 	// InstanceTypes is the catalog DescribeInstanceTypes serves
 	// (default instancetypes.All()).
 	InstanceTypes []instancetypes.Type
+	// Instances holds the instances DescribeInstances shows and
+	// TerminateInstances ends. Nil means there are none: DescribeInstances
+	// answers with an empty list and every instance ID is unknown.
+	Instances *compute.Service
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	Logger       *slog.Logger
@@ -46,7 +52,15 @@ type Config struct {
 type Handler struct {
 	cfg     Config
 	log     *slog.Logger
-	actions map[string]func(*call) (any, error)
+	actions map[string]action
+}
+
+// action serves one EC2 action.
+type action func(ctx context.Context, c *call) (any, error)
+
+// withoutContext adapts an action that needs no context.
+func withoutContext(fn func(*call) (any, error)) action {
+	return func(_ context.Context, c *call) (any, error) { return fn(c) }
 }
 
 var accountRE = regexp.MustCompile(`^[0-9]{12}$`)
@@ -75,11 +89,14 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger}
-	h.actions = map[string]func(*call) (any, error){
-		"DescribeAvailabilityZones": h.describeAvailabilityZones,
-		"DescribeInstanceTypes":     h.describeInstanceTypes,
-		"DescribeSubnets":           h.describeSubnets,
-		"DescribeVpcs":              h.describeVpcs,
+	h.actions = map[string]action{
+		"DescribeAvailabilityZones": withoutContext(h.describeAvailabilityZones),
+		"DescribeInstances":         h.describeInstances,
+		"DescribeInstanceTypes":     withoutContext(h.describeInstanceTypes),
+		"DescribeSubnets":           withoutContext(h.describeSubnets),
+		"DescribeVpcs":              withoutContext(h.describeVpcs),
+		"TerminateInstances":        h.terminateInstances,
+		actionSendSpotInterruptions: h.sendSpotInterruptions,
 	}
 	return h, nil
 }
@@ -100,7 +117,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &call{action: params.Get("Action"), params: params}
-	out, err := h.dispatch(c)
+	out, err := h.dispatch(r.Context(), c)
 	if err != nil {
 		h.log.Debug("ec2 request failed", "action", c.action, "err", err)
 		h.writeError(w, id, err)
@@ -143,7 +160,7 @@ func (h *Handler) readParams(w http.ResponseWriter, r *http.Request) (url.Values
 	return params, nil
 }
 
-func (h *Handler) dispatch(c *call) (any, error) {
+func (h *Handler) dispatch(ctx context.Context, c *call) (any, error) {
 	if c.action == "" {
 		return nil, errorf("MissingAction", "The request must contain the parameter Action.")
 	}
@@ -164,7 +181,7 @@ func (h *Handler) dispatch(c *call) (any, error) {
 		return nil, &apiError{Status: http.StatusPreconditionFailed, Code: "DryRunOperation",
 			Message: "Request would have succeeded, but DryRun flag is set."}
 	}
-	return fn(c)
+	return fn(ctx, c)
 }
 
 // apiError is an EC2 wire error: the HTTP status, the error code EC2 uses
