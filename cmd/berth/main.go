@@ -30,6 +30,7 @@ const usage = `berth: the Amazon EKS API on your own machine.
 Usage:
   berth serve [--data-dir DIR] [--listen HOST:PORT] [--region R] [--account-id N]
   berth kubeconfig NAME [--data-dir DIR]
+  berth spot interrupt [--notice 2m] [--data-dir DIR] INSTANCE-ID...
   berth version
 
 Default data dir: $BERTH_DATA_DIR, else ~/.berth. Default listen address: 127.0.0.1:4800.
@@ -48,6 +49,8 @@ func main() {
 		err = serve(ctx, os.Args[2:])
 	case "kubeconfig":
 		err = kubeconfigCmd(os.Args[2:], os.Stdout)
+	case "spot":
+		err = spotCmd(ctx, os.Args[2:], os.Stdout)
 	case "version", "--version":
 		fmt.Printf("berth %s (Kubernetes %s, versions %s)\n", version, kubernetesVersion(), strings.Join(components.SupportedVersions(), ", "))
 	case "controlplane":
@@ -104,11 +107,27 @@ func serve(ctx context.Context, args []string) error {
 	account := fs.String("account-id", "000000000000", "AWS account id")
 	hold := fs.Duration("describe-hold", 10*time.Second, "how long DescribeCluster may wait for a transitional state to end (0 disables)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	maxNodes := fs.Int("max-nodes-per-nodegroup", 450, "quota: nodes per managed node group (EKS: 450)")
+	maxGroups := fs.Int("max-nodegroups-per-cluster", 30, "quota: managed node groups per cluster (EKS: 30)")
+	evictionTimeout := fs.Duration("nodegroup-eviction-timeout", 15*time.Minute, "how long node group updates wait for evictions that PodDisruptionBudgets block (EKS: 15m)")
+	spotRate := fs.Float64("spot-interruption-rate", 0, "chance per hour that a running Spot instance is reclaimed, for chaos testing (0 never)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	if *maxNodes < 1 || *maxNodes > 100000 {
+		return fmt.Errorf("--max-nodes-per-nodegroup must be between 1 and 100000")
+	}
+	if *maxGroups < 1 || *maxGroups > 1000 {
+		return fmt.Errorf("--max-nodegroups-per-cluster must be between 1 and 1000")
+	}
+	if *evictionTimeout < time.Second || *evictionTimeout > 24*time.Hour {
+		return fmt.Errorf("--nodegroup-eviction-timeout must be between 1s and 24h")
+	}
+	if *spotRate < 0 || *spotRate > 3600 {
+		return fmt.Errorf("--spot-interruption-rate must be between 0 and 3600 per hour")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -122,16 +141,20 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	return daemon.Run(ctx, daemon.Config{
-		DataDir:      *dataDir,
-		Listen:       *listen,
-		Region:       *region,
-		Account:      *account,
-		Executable:   exe,
-		Versions:     components.SupportedVersions(),
-		BinaryPatch:  kubernetesVersion(),
-		DescribeHold: *hold,
-		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
-		Out:          os.Stdout,
+		DataDir:                 *dataDir,
+		Listen:                  *listen,
+		Region:                  *region,
+		Account:                 *account,
+		Executable:              exe,
+		Versions:                components.SupportedVersions(),
+		BinaryPatch:             kubernetesVersion(),
+		DescribeHold:            *hold,
+		MaxNodesPerNodegroup:    *maxNodes,
+		MaxNodegroupsPerCluster: *maxGroups,
+		EvictionTimeout:         *evictionTimeout,
+		SpotInterruptionRate:    *spotRate,
+		Logger:                  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Out:                     os.Stdout,
 	})
 }
 

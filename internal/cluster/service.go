@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berthproject/berth/internal/arns"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +37,18 @@ type Config struct {
 	// MaxClusters is the per-region cluster quota (EKS: 100).
 	MaxClusters int
 	Now         func() time.Time
+	// Nodegroups lists the managed node groups of a cluster
+	// (nodegroup.Attached); nil means a cluster never has any. Delete
+	// refuses a cluster that has node groups, UpdateVersion one whose node
+	// groups lag its version, and DescribeUpdate and ListUpdates check
+	// the nodegroupName they are given against it.
+	Nodegroups func(ctx context.Context, cluster string) ([]NodegroupRef, error)
+}
+
+// NodegroupRef is what the cluster service knows of a managed node group.
+type NodegroupRef struct {
+	Name    string
+	Version string
 }
 
 // Service implements the cluster operations of the EKS API.
@@ -257,24 +270,10 @@ func validateRoleARN(arn string) error {
 	if arn == "" {
 		return invalid("roleArn is required.")
 	}
-	parts := strings.SplitN(arn, ":", 6)
-	if len(arn) > 255 || len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "iam" || parts[3] != "" ||
-		!isAccount(parts[4]) || !strings.HasPrefix(parts[5], "role/") || len(parts[5]) == len("role/") {
+	if !arns.IsRole(arn, 255) {
 		return invalid("Role ARN %q is not a valid IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME).", arn)
 	}
 	return nil
-}
-
-func isAccount(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Service) validateVPC(in CreateInput) (VPCConfig, error) {
@@ -352,6 +351,11 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// ValidateTags checks tags as EKS does for every taggable resource: at
+// most 50, keys of 1 to 128 characters outside the aws: prefix, values of
+// at most 256.
+func ValidateTags(tags map[string]string) error { return validateTags(tags) }
 
 func validateTags(tags map[string]string) error {
 	if len(tags) > 50 {
@@ -496,36 +500,13 @@ func decodeToken(tok string) (string, error) {
 // nothing else in between; it retries on conflicts. fn returns extra ops
 // to commit atomically with the cluster.
 func (s *Service) Mutate(ctx context.Context, name string, fn func(c *Cluster) ([]store.Op, error)) (*Cluster, error) {
-	for attempt := 0; ; attempt++ {
-		c, rev, err := s.get(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		before, err := json.Marshal(c)
-		if err != nil {
-			return nil, err
-		}
-		extra, err := fn(c)
-		if err != nil {
-			return nil, err
-		}
-		raw, err := json.Marshal(c)
-		if err != nil {
-			return nil, err
-		}
-		if len(extra) == 0 && string(raw) == string(before) {
-			return c, nil
-		}
-		ops := append([]store.Op{{Kind: KindCluster, Key: name, Value: raw, IfRevision: rev}}, extra...)
-		_, err = s.cfg.Store.Apply(ctx, ops...)
-		if errors.Is(err, store.ErrConflict) && attempt < 20 {
-			continue
-		}
-		if err != nil {
+	c, err := store.Mutate(ctx, s.cfg.Store.Apply, KindCluster, name, func(ctx context.Context) (*Cluster, uint64, error) { return s.get(ctx, name) }, fn)
+	if err != nil {
+		if _, ok := apierror.As(err); !ok {
 			return nil, fmt.Errorf("writing cluster %s: %w", name, err)
 		}
-		return c, nil
 	}
+	return c, err
 }
 
 // Delete marks a cluster DELETING. Deleting a cluster that is already
@@ -544,6 +525,13 @@ func (s *Service) Delete(ctx context.Context, name string) (*Cluster, error) {
 		}
 		if c.DeletionProtection {
 			return nil, apierror.New(apierror.InvalidRequest, "Cannot delete cluster %s because deletion protection is enabled. Disable deletion protection and try again.", name).With("clusterName", name)
+		}
+		ngs, err := s.nodegroups(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if len(ngs) > 0 {
+			return nil, apierror.New(apierror.ResourceInUse, "Cluster has nodegroups attached").With("clusterName", name).With("nodegroupName", ngs[0].Name)
 		}
 		for _, u := range updates {
 			if u.Status == UpdateInProgress {

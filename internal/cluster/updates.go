@@ -51,6 +51,19 @@ func (s *Service) UpdateVersion(ctx context.Context, name, version, token string
 		if versions.Compare(version, c.Version) < 0 || !ok || next.Minor != version {
 			return nil, invalid("Unsupported Kubernetes minor version update from %s to %s", c.Version, version).With("clusterName", name)
 		}
+		ngs, err := s.nodegroups(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		var behind []string
+		for _, ng := range ngs {
+			if ng.Version != c.Version {
+				behind = append(behind, ng.Name)
+			}
+		}
+		if len(behind) > 0 {
+			return nil, apierror.New(apierror.InvalidRequest, "Nodegroups %s must be updated to match cluster version %s before updating cluster version", strings.Join(behind, ", "), c.Version).With("clusterName", name)
+		}
 		v, _ := s.cfg.Versions.Get(version)
 		upd = &Update{
 			ID:      uuid.NewString(),
@@ -77,12 +90,31 @@ func (s *Service) UpdateVersion(ctx context.Context, name, version, token string
 	return upd, nil
 }
 
-// updates returns a cluster's updates, oldest first. It fails with
-// ResourceNotFound when the cluster does not exist.
+// UpdateKey is the store key (kind KindUpdate) of an update: CLUSTER/ID,
+// for the updates of a cluster and of its node groups alike.
+func UpdateKey(cluster, id string) string { return updateKey(cluster, id) }
+
+// nodegroups lists the node groups of a cluster through the hook.
+func (s *Service) nodegroups(ctx context.Context, name string) ([]NodegroupRef, error) {
+	if s.cfg.Nodegroups == nil {
+		return nil, nil
+	}
+	return s.cfg.Nodegroups(ctx, name)
+}
+
+// updates returns a cluster's own updates, oldest first: not those of its
+// node groups. It fails with ResourceNotFound when the cluster does not
+// exist.
 func (s *Service) updates(ctx context.Context, name string) ([]*Update, error) {
 	if _, _, err := s.Get(ctx, name); err != nil {
 		return nil, err
 	}
+	return s.updatesOf(ctx, name, "")
+}
+
+// updatesOf returns the updates of a cluster (nodegroup "") or of one of
+// its node groups, oldest first.
+func (s *Service) updatesOf(ctx context.Context, name, nodegroup string) ([]*Update, error) {
 	recs, err := s.cfg.Store.List(ctx, KindUpdate, name+"/")
 	if err != nil {
 		return nil, fmt.Errorf("listing updates of %s: %w", name, err)
@@ -93,23 +125,46 @@ func (s *Service) updates(ctx context.Context, name string) ([]*Update, error) {
 		if err := json.Unmarshal(r.Value, &u); err != nil {
 			return nil, fmt.Errorf("decoding update %s: %w", r.Key, err)
 		}
-		out = append(out, &u)
+		if u.Nodegroup == nodegroup {
+			out = append(out, &u)
+		}
 	}
 	slices.SortStableFunc(out, func(a, b *Update) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out, nil
 }
 
-// Updates returns a cluster's updates, oldest first (for the controller).
+// Updates returns a cluster's own updates, oldest first (for the
+// controller); node group updates are the node group service's.
 func (s *Service) Updates(ctx context.Context, name string) ([]*Update, error) {
 	return s.updates(ctx, name)
 }
 
-// DescribeUpdate returns one update of a cluster.
-func (s *Service) DescribeUpdate(ctx context.Context, name, id, nodegroup, addon string) (*Update, error) {
-	if err := s.noSubresource(nodegroup, addon); err != nil {
+// scopedUpdates returns the updates DescribeUpdate and ListUpdates look
+// at: those of the cluster, or with nodegroupName those of that node
+// group, as EKS scopes them. The cluster and the node group must exist.
+func (s *Service) scopedUpdates(ctx context.Context, name, nodegroup, addon string) ([]*Update, error) {
+	if _, _, err := s.Get(ctx, name); err != nil {
 		return nil, err
 	}
-	all, err := s.updates(ctx, name)
+	if addon != "" {
+		return nil, apierror.New(apierror.ResourceNotFound, "No addon found for name: %s.", addon).With("clusterName", name).With("addonName", addon)
+	}
+	if nodegroup != "" {
+		ngs, err := s.nodegroups(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(ngs, func(ng NodegroupRef) bool { return ng.Name == nodegroup }) {
+			return nil, apierror.New(apierror.ResourceNotFound, "No node group found for name: %s.", nodegroup).With("clusterName", name).With("nodegroupName", nodegroup)
+		}
+	}
+	return s.updatesOf(ctx, name, nodegroup)
+}
+
+// DescribeUpdate returns one update of a cluster, or of one of its node
+// groups when nodegroup is given.
+func (s *Service) DescribeUpdate(ctx context.Context, name, id, nodegroup, addon string) (*Update, error) {
+	all, err := s.scopedUpdates(ctx, name, nodegroup, addon)
 	if err != nil {
 		return nil, err
 	}
@@ -118,24 +173,16 @@ func (s *Service) DescribeUpdate(ctx context.Context, name, id, nodegroup, addon
 			return u, nil
 		}
 	}
-	return nil, apierror.New(apierror.ResourceNotFound, "No update found for ID: %s", id).With("clusterName", name)
-}
-
-func (s *Service) noSubresource(nodegroup, addon string) error {
+	e := apierror.New(apierror.ResourceNotFound, "No update found for ID: %s", id).With("clusterName", name)
 	if nodegroup != "" {
-		return apierror.New(apierror.ResourceNotFound, "No node group found for name: %s.", nodegroup).With("nodegroupName", nodegroup)
+		e.With("nodegroupName", nodegroup)
 	}
-	if addon != "" {
-		return apierror.New(apierror.ResourceNotFound, "No addon found for name: %s.", addon).With("addonName", addon)
-	}
-	return nil
+	return nil, e
 }
 
-// ListUpdates lists update ids of a cluster, a page at a time.
+// ListUpdates lists update ids of a cluster, or of one of its node groups
+// when nodegroup is given, a page at a time.
 func (s *Service) ListUpdates(ctx context.Context, name, nodegroup, addon string, maxResults int, token string) ([]string, string, error) {
-	if err := s.noSubresource(nodegroup, addon); err != nil {
-		return nil, "", err
-	}
 	if maxResults == 0 {
 		maxResults = 100
 	}
@@ -146,7 +193,7 @@ func (s *Service) ListUpdates(ctx context.Context, name, nodegroup, addon string
 	if err != nil {
 		return nil, "", err
 	}
-	all, err := s.updates(ctx, name)
+	all, err := s.scopedUpdates(ctx, name, nodegroup, addon)
 	if err != nil {
 		return nil, "", err
 	}

@@ -393,33 +393,13 @@ func GroupOp(g *Group, create bool) (store.Op, error) {
 // conflicts; fn's extra ops commit with it. A group fn leaves unchanged
 // is not written.
 func (s *Service) MutateGroup(ctx context.Context, name string, fn func(g *Group) ([]store.Op, error)) (*Group, error) {
-	for attempt := 0; ; attempt++ {
-		g, rev, err := s.Group(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		before, _ := json.Marshal(g)
-		extra, err := fn(g)
-		if err != nil {
-			return nil, err
-		}
-		raw, err := json.Marshal(g)
-		if err != nil {
-			return nil, err
-		}
-		if len(extra) == 0 && string(raw) == string(before) {
-			return g, nil
-		}
-		ops := append([]store.Op{{Kind: KindGroup, Key: name, Value: raw, IfRevision: rev}}, extra...)
-		_, err = s.cfg.Store.Apply(ctx, ops...)
-		if errors.Is(err, store.ErrConflict) && attempt < 20 {
-			continue
-		}
-		if err != nil {
+	g, err := store.Mutate(ctx, s.cfg.Store.Apply, KindGroup, name, func(ctx context.Context) (*Group, uint64, error) { return s.Group(ctx, name) }, fn)
+	if err != nil {
+		if _, ok := apierror.As(err); !ok {
 			return nil, fmt.Errorf("writing group %s: %w", name, err)
 		}
-		return g, nil
 	}
+	return g, err
 }
 
 // RemoveGroup deletes a group record.
@@ -543,4 +523,14 @@ func (s *Service) CreateGroup(ctx context.Context, g *Group, extra ...store.Op) 
 		return apierror.New(apierror.ResourceInUse, "AutoScalingGroup by this name already exists - A group with the name %s already exists", g.Name)
 	}
 	return err
+}
+
+// InstanceOp returns the store op that writes in if its record is still
+// at rev.
+func InstanceOp(in *Instance, rev uint64) (store.Op, error) {
+	raw, err := json.Marshal(in)
+	if err != nil {
+		return store.Op{}, err
+	}
+	return store.Op{Kind: KindInstance, Key: in.ID, Value: raw, IfRevision: rev}, nil
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,11 +20,18 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/internal/cluster"
+	"github.com/berthproject/berth/internal/compute"
+	"github.com/berthproject/berth/internal/compute/ipam"
+	"github.com/berthproject/berth/internal/compute/simprovider"
 	clusterctl "github.com/berthproject/berth/internal/controllers/cluster"
+	computectl "github.com/berthproject/berth/internal/controllers/compute"
+	nodegroupctl "github.com/berthproject/berth/internal/controllers/nodegroup"
 	"github.com/berthproject/berth/internal/controlplane"
 	"github.com/berthproject/berth/internal/credentials"
+	"github.com/berthproject/berth/internal/drain"
 	"github.com/berthproject/berth/internal/ec2api"
 	"github.com/berthproject/berth/internal/eksapi"
+	"github.com/berthproject/berth/internal/nodegroup"
 	"github.com/berthproject/berth/internal/sigv4"
 	"github.com/berthproject/berth/internal/store"
 	"github.com/berthproject/berth/internal/versions"
@@ -47,6 +56,17 @@ type Config struct {
 	Logger       *slog.Logger
 	// Out receives the startup banner (how to use berth).
 	Out io.Writer
+
+	// MaxNodegroupsPerCluster and MaxNodesPerNodegroup are the node group
+	// quotas (see nodegroup.Config; zero means EKS's 30 and 450).
+	MaxNodegroupsPerCluster int
+	MaxNodesPerNodegroup    int
+	// EvictionTimeout is how long node group updates wait for evictions
+	// that PodDisruptionBudgets block (zero: EKS's 15 minutes).
+	EvictionTimeout time.Duration
+	// SpotInterruptionRate is the chance per hour that a running Spot
+	// instance is reclaimed (chaos testing); zero never.
+	SpotInterruptionRate float64
 }
 
 // Validate checks the configuration a user gave.
@@ -130,7 +150,17 @@ func Run(ctx context.Context, cfg Config) error {
 
 	network := vpc.Default(cfg.Account, cfg.Region)
 	catalog := versions.Builtin(cfg.BinaryPatch).Only(cfg.Versions)
-	clusters, err := cluster.New(cluster.Config{Store: st, Network: network, Versions: catalog, Account: cfg.Account, Region: cfg.Region})
+	clusters, err := cluster.New(cluster.Config{
+		Store: st, Network: network, Versions: catalog, Account: cfg.Account, Region: cfg.Region,
+		Nodegroups: nodegroup.Attached(st),
+	})
+	if err != nil {
+		return err
+	}
+	nodegroups, err := nodegroup.New(nodegroup.Config{
+		Store: st, Clusters: clusters, Network: network, Versions: catalog, Account: cfg.Account, Region: cfg.Region,
+		MaxNodegroupsPerCluster: cfg.MaxNodegroupsPerCluster, MaxNodesPerNodegroup: cfg.MaxNodesPerNodegroup,
+	})
 	if err != nil {
 		return err
 	}
@@ -159,7 +189,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	api, err := eksapi.New(eksapi.Config{
-		Clusters: clusters, Auth: verifier, Changes: st, DescribeHold: cfg.DescribeHold,
+		Clusters: clusters, Nodegroups: nodegroups, Auth: verifier, Changes: st, DescribeHold: cfg.DescribeHold,
 		Logger: log.With("component", "eksapi"),
 	})
 	if err != nil {
@@ -169,7 +199,64 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	ec2, err := ec2api.New(ec2api.Config{Network: network, Region: cfg.Region, Account: cfg.Account, Logger: log.With("component", "ec2api")})
+	// One address space for the VPC: instances and pods of every cluster.
+	ips := ipam.NewSubnetAllocator()
+	instances, err := compute.New(compute.Config{Store: st, Network: network, IPs: ips, Account: cfg.Account, Region: cfg.Region})
+	if err != nil {
+		return err
+	}
+	ec2, err := ec2api.New(ec2api.Config{Network: network, Region: cfg.Region, Account: cfg.Account, Instances: instances, Logger: log.With("component", "ec2api")})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	access := func(ctx context.Context, name string) (*rest.Config, error) {
+		cl, _, err := clusters.Get(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if cl.Status != cluster.StatusActive && cl.Status != cluster.StatusUpdating {
+			return nil, fmt.Errorf("cluster %s is %s", name, cl.Status)
+		}
+		kc, err := AdminKubeconfig(dataDir, name)
+		if err != nil {
+			return nil, err
+		}
+		rc, err := clientcmd.RESTConfigFromKubeConfig(kc)
+		if err != nil {
+			return nil, err
+		}
+		rc.QPS, rc.Burst = 200, 400
+		return rc, nil
+	}
+	provider, err := simprovider.New(ctx, simprovider.Config{
+		Access: access, IPs: ips, Network: network, Region: cfg.Region,
+		KubeletVersion: func(minor string) string {
+			if v, ok := catalog.Get(minor); ok {
+				return "v" + v.PatchVersion + "-eks-berth"
+			}
+			return "v" + minor + ".0-eks-berth"
+		},
+		Logger: log.With("component", "simulated-nodes"),
+	})
+	if err != nil {
+		return err
+	}
+	drainer := &drain.Drainer{Admin: provider.Admin}
+	computeCtl, err := computectl.New(computectl.Config{
+		Compute: instances, Provider: provider, Drainer: drainer, Changes: st,
+		SpotInterruptionRate: cfg.SpotInterruptionRate,
+		Logger:               log.With("component", "compute-controller"),
+	})
+	if err != nil {
+		return err
+	}
+	ngCtl, err := nodegroupctl.New(nodegroupctl.Config{
+		Nodegroups: nodegroups, Clusters: clusters, Compute: instances, Admin: provider.Admin, Changes: st,
+		EvictionTimeout: cfg.EvictionTimeout,
+		Logger:          log.With("component", "nodegroup-controller"),
+	})
 	if err != nil {
 		return err
 	}
@@ -179,10 +266,8 @@ func Run(ctx context.Context, cfg Config) error {
 	printBanner(cfg.Out, endpoint, cfg.Region, files, network)
 	log.Info("berth serving", "endpoint", endpoint, "data-dir", dataDir, "region", cfg.Region, "account", cfg.Account)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 8)
 	run := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -195,6 +280,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	run("control-plane runtime", func() error { return rt.Start(ctx) })
 	run("cluster controller", func() error { return ctl.Start(ctx) })
+	run("compute controller", func() error { return computeCtl.Start(ctx) })
+	run("node group controller", func() error { return ngCtl.Start(ctx) })
 	run("api server", func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/cluster"
+	"github.com/berthproject/berth/internal/nodegroup"
 )
 
 func str(p *string) string {
@@ -153,7 +154,13 @@ func (h *Handler) describeCluster(q *request, name string) {
 	}
 	c, rev, err := h.cfg.Clusters.Get(q.ctx, name)
 	if err == nil && transitional(c.Status) && h.cfg.DescribeHold > 0 {
-		c, err = h.hold(q.ctx, name, c.Status)
+		c, err = hold(q.ctx, h, cluster.KindCluster, name, c.Status, func(ctx context.Context) (*cluster.Cluster, string, error) {
+			c, _, err := h.cfg.Clusters.Get(ctx, name)
+			if err != nil {
+				return nil, "", err
+			}
+			return c, c.Status, nil
+		})
 		rev = 0
 	}
 	if err != nil {
@@ -176,38 +183,6 @@ func (h *Handler) describeCluster(q *request, name string) {
 type describeEntry struct {
 	rev  uint64
 	body []byte
-}
-
-// hold waits up to DescribeHold for the cluster to leave status, then
-// returns it as it is (or the not-found error once it is gone).
-func (h *Handler) hold(ctx context.Context, name, status string) (*cluster.Cluster, error) {
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.DescribeHold)
-	defer cancel()
-	events, err := h.cfg.Changes.Watch(ctx)
-	if err != nil {
-		c, _, err := h.cfg.Clusters.Get(ctx, name)
-		return c, err
-	}
-	for {
-		c, _, err := h.cfg.Clusters.Get(context.WithoutCancel(ctx), name)
-		if err != nil || c.Status != status {
-			return c, err
-		}
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				return c, nil
-			case ev, ok := <-events:
-				if !ok {
-					return c, nil
-				}
-				if ev.Kind == cluster.KindCluster && ev.Key == name {
-					break wait
-				}
-			}
-		}
-	}
 }
 
 func (h *Handler) deleteCluster(q *request, name string) {
@@ -334,16 +309,44 @@ func (h *Handler) describeClusterVersions(q *request) {
 	writeJSON(q.w, http.StatusOK, out)
 }
 
-// clusterFromARN resolves a taggable ARN to a cluster name.
-func (h *Handler) clusterFromARN(arn string) (string, error) {
-	name, ok := strings.CutPrefix(arn, h.cfg.Clusters.ARN(""))
-	if !ok || name == "" || strings.Contains(name, "/") {
-		if strings.HasPrefix(arn, "arn:aws:eks:") {
-			return "", apierror.New(apierror.NotFound, "Resource not found: %s", arn)
-		}
-		return "", apierror.New(apierror.BadRequest, "Invalid ARN: %s", arn)
+// taggable is the resource a tagging ARN names: a cluster, or a node
+// group of one.
+type taggable struct {
+	arn       string
+	cluster   string
+	nodegroup string
+}
+
+// resolveARN resolves a taggable ARN.
+func (h *Handler) resolveARN(arn string) (taggable, error) {
+	if name, ok := strings.CutPrefix(arn, h.cfg.Clusters.ARN("")); ok && name != "" && !strings.Contains(name, "/") {
+		return taggable{arn: arn, cluster: name}, nil
 	}
-	return name, nil
+	if h.cfg.Nodegroups != nil {
+		if rest, ok := strings.CutPrefix(arn, h.cfg.Nodegroups.ARNPrefix()); ok {
+			parts := strings.Split(rest, "/")
+			if len(parts) == 3 && !slices.Contains(parts, "") {
+				return taggable{arn: arn, cluster: parts[0], nodegroup: parts[1]}, nil
+			}
+		}
+	}
+	if strings.HasPrefix(arn, "arn:aws:eks:") {
+		return taggable{}, apierror.New(apierror.NotFound, "Resource not found: %s", arn)
+	}
+	return taggable{}, apierror.New(apierror.BadRequest, "Invalid ARN: %s", arn)
+}
+
+// nodegroup returns the node group a node group ARN names; the ARN's id
+// must be the group's (not that of a deleted group of the same name).
+func (h *Handler) nodegroup(ctx context.Context, t taggable) (*nodegroup.Nodegroup, error) {
+	ng, _, err := h.cfg.Nodegroups.Get(ctx, t.cluster, t.nodegroup)
+	if err != nil {
+		return nil, notFoundAsTagError(err, t.arn)
+	}
+	if ng.ARN != t.arn {
+		return nil, apierror.New(apierror.NotFound, "Resource not found: %s", t.arn)
+	}
+	return ng, nil
 }
 
 func (h *Handler) tagResource(q *request, arn string) {
@@ -352,9 +355,15 @@ func (h *Handler) tagResource(q *request, arn string) {
 		writeError(q.w, err)
 		return
 	}
-	name, err := h.clusterFromARN(arn)
-	if err == nil {
-		err = notFoundAsTagError(h.cfg.Clusters.Tag(q.ctx, name, in.Tags), arn)
+	t, err := h.resolveARN(arn)
+	switch {
+	case err != nil:
+	case t.nodegroup != "":
+		if _, err = h.nodegroup(q.ctx, t); err == nil {
+			err = notFoundAsTagError(h.cfg.Nodegroups.Tag(q.ctx, t.cluster, t.nodegroup, in.Tags), arn)
+		}
+	default:
+		err = notFoundAsTagError(h.cfg.Clusters.Tag(q.ctx, t.cluster, in.Tags), arn)
 	}
 	if err != nil {
 		writeError(q.w, err)
@@ -364,9 +373,15 @@ func (h *Handler) tagResource(q *request, arn string) {
 }
 
 func (h *Handler) untagResource(q *request, arn string) {
-	name, err := h.clusterFromARN(arn)
-	if err == nil {
-		err = notFoundAsTagError(h.cfg.Clusters.Untag(q.ctx, name, q.query["tagKeys"]), arn)
+	t, err := h.resolveARN(arn)
+	switch {
+	case err != nil:
+	case t.nodegroup != "":
+		if _, err = h.nodegroup(q.ctx, t); err == nil {
+			err = notFoundAsTagError(h.cfg.Nodegroups.Untag(q.ctx, t.cluster, t.nodegroup, q.query["tagKeys"]), arn)
+		}
+	default:
+		err = notFoundAsTagError(h.cfg.Clusters.Untag(q.ctx, t.cluster, q.query["tagKeys"]), arn)
 	}
 	if err != nil {
 		writeError(q.w, err)
@@ -376,17 +391,26 @@ func (h *Handler) untagResource(q *request, arn string) {
 }
 
 func (h *Handler) listTags(q *request, arn string) {
-	name, err := h.clusterFromARN(arn)
-	var c *cluster.Cluster
-	if err == nil {
-		c, _, err = h.cfg.Clusters.Get(q.ctx, name)
+	t, err := h.resolveARN(arn)
+	var tags map[string]string
+	switch {
+	case err != nil:
+	case t.nodegroup != "":
+		var ng *nodegroup.Nodegroup
+		if ng, err = h.nodegroup(q.ctx, t); err == nil {
+			tags = ng.Tags
+		}
+	default:
+		var c *cluster.Cluster
+		if c, _, err = h.cfg.Clusters.Get(q.ctx, t.cluster); err == nil {
+			tags = c.Tags
+		}
 		err = notFoundAsTagError(err, arn)
 	}
 	if err != nil {
 		writeError(q.w, err)
 		return
 	}
-	tags := c.Tags
 	if tags == nil {
 		tags = map[string]string{}
 	}

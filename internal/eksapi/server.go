@@ -19,6 +19,7 @@ import (
 
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/cluster"
+	"github.com/berthproject/berth/internal/nodegroup"
 	"github.com/berthproject/berth/internal/sigv4"
 	"github.com/berthproject/berth/internal/store"
 )
@@ -28,7 +29,7 @@ type Authenticator interface {
 	Verify(ctx context.Context, r *http.Request, body []byte) (sigv4.Result, error)
 }
 
-// Watcher delivers store change events (for DescribeCluster's hold).
+// Watcher delivers store change events (for the describe hold).
 type Watcher interface {
 	Watch(ctx context.Context) (<-chan store.Event, error)
 }
@@ -36,13 +37,17 @@ type Watcher interface {
 // Config wires a Handler.
 type Config struct {
 	Clusters *cluster.Service
-	Auth     Authenticator
-	Changes  Watcher
-	// DescribeHold is how long DescribeCluster may wait, for a cluster in a
-	// transitional state (CREATING, UPDATING, DELETING), for that state to
-	// end before it answers. EKS waiters poll every 30 s; holding lets
-	// `aws eks wait cluster-active` return as soon as the cluster is
-	// ready. Zero disables it.
+	// Nodegroups serves the managed node group operations; nil leaves
+	// them unimplemented.
+	Nodegroups *nodegroup.Service
+	Auth       Authenticator
+	Changes    Watcher
+	// DescribeHold is how long DescribeCluster and DescribeNodegroup may
+	// wait, for a resource in a transitional state (CREATING, UPDATING,
+	// DELETING), for that state to end before they answer. EKS waiters
+	// poll every 30 s; holding lets `aws eks wait cluster-active` or
+	// `nodegroup-active` return as soon as the resource is ready. Zero
+	// disables it.
 	DescribeHold time.Duration
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
@@ -134,6 +139,7 @@ func splitPath(escaped string) ([]string, error) {
 
 func (h *Handler) route(q *request) {
 	m, s := q.r.Method, q.segs
+	ng := h.cfg.Nodegroups != nil
 	switch {
 	case len(s) == 1 && s[0] == "clusters" && m == http.MethodPost:
 		h.createCluster(q)
@@ -157,6 +163,18 @@ func (h *Handler) route(q *request) {
 		h.untagResource(q, s[1])
 	case len(s) == 2 && s[0] == "tags" && m == http.MethodGet:
 		h.listTags(q, s[1])
+	case ng && len(s) == 3 && s[0] == "clusters" && s[2] == "node-groups" && m == http.MethodPost:
+		h.createNodegroup(q, s[1])
+	case ng && len(s) == 3 && s[0] == "clusters" && s[2] == "node-groups" && m == http.MethodGet:
+		h.listNodegroups(q, s[1])
+	case ng && len(s) == 4 && s[0] == "clusters" && s[2] == "node-groups" && m == http.MethodGet:
+		h.describeNodegroup(q, s[1], s[3])
+	case ng && len(s) == 4 && s[0] == "clusters" && s[2] == "node-groups" && m == http.MethodDelete:
+		h.deleteNodegroup(q, s[1], s[3])
+	case ng && len(s) == 5 && s[0] == "clusters" && s[2] == "node-groups" && s[4] == "update-config" && m == http.MethodPost:
+		h.updateNodegroupConfig(q, s[1], s[3])
+	case ng && len(s) == 5 && s[0] == "clusters" && s[2] == "node-groups" && s[4] == "update-version" && m == http.MethodPost:
+		h.updateNodegroupVersion(q, s[1], s[3])
 	default:
 		writeWire(q.w, http.StatusNotFound, "UnknownOperationException",
 			fmt.Sprintf("berth does not implement %s %s.", m, q.r.URL.Path), nil)
@@ -277,6 +295,41 @@ func writeWire(w http.ResponseWriter, status int, code, message string, fields m
 	}
 	w.Header().Set("x-amzn-ErrorType", code)
 	writeJSON(w, status, body)
+}
+
+// hold waits up to DescribeHold for the record (kind, key) to leave
+// status, re-reading it with get on every store event for that record; it
+// returns the last read, as it is when the time is up (or the error, such
+// as not-found once the record is gone). Describe calls use it so that SDK
+// and CLI waiters finish on their first poll.
+func hold[T any](ctx context.Context, h *Handler, kind, key, status string, get func(context.Context) (T, string, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.DescribeHold)
+	defer cancel()
+	events, err := h.cfg.Changes.Watch(ctx)
+	if err != nil {
+		v, _, err := get(ctx)
+		return v, err
+	}
+	for {
+		v, st, err := get(context.WithoutCancel(ctx))
+		if err != nil || st != status {
+			return v, err
+		}
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return v, nil
+			case ev, ok := <-events:
+				if !ok {
+					return v, nil
+				}
+				if ev.Kind == kind && ev.Key == key {
+					break wait
+				}
+			}
+		}
+	}
 }
 
 // requestIDs makes request ids in the UUID format AWS uses. They need to be

@@ -7,6 +7,8 @@ package nodegroup
 
 import (
 	"time"
+
+	"github.com/berthproject/berth/internal/vpc"
 )
 
 // Node group statuses (the NodegroupStatus enum).
@@ -70,6 +72,27 @@ type Nodegroup struct {
 	ASG string `json:"asg"`
 	// Health lists the issues the controller found.
 	Health []Issue `json:"health,omitempty"`
+
+	// PreviousVersion and PreviousReleaseVersion are what the group ran
+	// before its last version update: UpdateNodegroupVersion sets Version
+	// and ReleaseVersion to the target at once, so nodes still at the
+	// previous release are the ones the controller replaces. Empty until
+	// the first version update.
+	PreviousVersion        string `json:"previousVersion,omitempty"`
+	PreviousReleaseVersion string `json:"previousReleaseVersion,omitempty"`
+	// ForceUpdate is the force flag of the last version update: replace
+	// nodes even when pods cannot be drained (PodDisruptionBudgets).
+	ForceUpdate bool `json:"forceUpdate,omitempty"`
+}
+
+// RemoteAccessSecurityGroup is the security group EKS makes for SSH access
+// to the nodes (resources.remoteAccessSecurityGroup), or "" without
+// remote access. Its ID is derived from the group's ARN.
+func (ng *Nodegroup) RemoteAccessSecurityGroup() string {
+	if ng.RemoteAccess == nil {
+		return ""
+	}
+	return vpc.ID("sg", ng.ARN, "remoteAccess")
 }
 
 // Scaling is scalingConfig.

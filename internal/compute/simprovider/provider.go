@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -295,7 +294,6 @@ func (p *Provider) nodeSpec(in *compute.Instance) (sim.NodeSpec, error) {
 		corev1.LabelTopologyZone:            in.AZ,
 		corev1.LabelFailureDomainBetaZone:   in.AZ,
 		corev1.LabelFailureDomainBetaRegion: p.cfg.Region,
-		"k8s.io/cloud-provider-aws":         cloudProviderHash(in.Cluster),
 	}
 	for k, v := range in.Node.Labels {
 		labels[k] = v
@@ -331,11 +329,4 @@ func resources(r instancetypes.Resources, pods int) corev1.ResourceList {
 		corev1.ResourcePods:             resource.MustParse(strconv.Itoa(pods)),
 		corev1.ResourceEphemeralStorage: *resource.NewQuantity(r.EphemeralStorage, resource.BinarySI),
 	}
-}
-
-// cloudProviderHash is the value of the k8s.io/cloud-provider-aws label:
-// a hash of the cluster name.
-func cloudProviderHash(cluster string) string {
-	sum := sha256.Sum256([]byte(cluster))
-	return strings.ToLower(fmt.Sprintf("%x", sum[:16]))
 }

@@ -178,6 +178,7 @@ func (c *Controller) Start(ctx context.Context) error {
 			}
 		case <-resync.C:
 			c.enqueueAll(ctx)
+			c.forgetIdleClusters(ctx)
 			if err := c.svc.Forget(ctx, c.svc.Now().Add(-c.cfg.Retention)); err != nil {
 				c.log.Warn("forgetting terminated instances", "err", err)
 			}
@@ -278,6 +279,10 @@ func (c *Controller) reconcileInstance(ctx context.Context, id string) error {
 	return nil
 }
 
+// reasonJoinFailure is the state reason of an instance whose node never
+// joined.
+const reasonJoinFailure = "Server.InternalError"
+
 // join starts a pending instance's node and marks it running.
 func (c *Controller) join(ctx context.Context, in *compute.Instance) error {
 	jctx, cancel := context.WithTimeout(ctx, c.cfg.JoinTimeout)
@@ -307,7 +312,7 @@ func (c *Controller) join(ctx context.Context, in *compute.Instance) error {
 		in.JoinFailures++
 		if in.JoinFailures >= max {
 			in.State = compute.StateShuttingDown
-			in.StateReason = compute.Reason{Code: "Server.InternalError", Message: "Server.InternalError: the instance's node could not join its cluster: " + err.Error()}
+			in.StateReason = compute.Reason{Code: reasonJoinFailure, Message: "Server.InternalError: the instance's node could not join its cluster: " + err.Error()}
 		}
 		return true, nil
 	})
@@ -391,6 +396,36 @@ func (c *Controller) reclaimSpot(ctx context.Context, dt time.Duration) {
 				continue
 			}
 			c.log.Info("spot instance reclaimed (chaos)", "instance", in.ID)
+		}
+	}
+}
+
+// idler is a provider that keeps per-cluster state it can drop.
+type idler interface {
+	Clusters() []string
+	Forget(cluster string)
+}
+
+// forgetIdleClusters drops the provider's state for clusters that have no
+// live instance any more (deleted clusters among them).
+func (c *Controller) forgetIdleClusters(ctx context.Context) {
+	p, ok := c.cfg.Provider.(idler)
+	if !ok {
+		return
+	}
+	all, err := c.svc.Instances(ctx)
+	if err != nil {
+		return
+	}
+	busy := map[string]bool{}
+	for _, in := range all {
+		if in.State != compute.StateTerminated {
+			busy[in.Cluster] = true
+		}
+	}
+	for _, name := range p.Clusters() {
+		if !busy[name] {
+			p.Forget(name)
 		}
 	}
 }

@@ -63,6 +63,9 @@ func (c *Controller) reconcileGroup(ctx context.Context, name string) error {
 	}
 	switch {
 	case len(inService) < g.Desired:
+		if wait := c.launchBackoff(mine); wait > 0 {
+			return retryAfter(wait)
+		}
 		return c.scaleOut(ctx, g, inService, g.Desired-len(inService))
 	case len(inService) > g.Desired:
 		return c.scaleIn(ctx, g, inService, len(inService)-g.Desired)
@@ -107,6 +110,30 @@ func (c *Controller) deleteGroup(ctx context.Context, g *compute.Group, mine, li
 	}
 	c.log.Info("auto scaling group deleted", "group", g.Name)
 	return c.svc.RemoveGroup(ctx, g.Name)
+}
+
+// launchBackoff is how long a group waits before it launches again after
+// instances failed to join: as EC2 Auto Scaling, it does not replace
+// failing instances in a tight loop. Two recent failures wait 4 s, each
+// further one doubles that, up to a minute.
+func (c *Controller) launchBackoff(mine []*compute.Instance) time.Duration {
+	now := c.svc.Now()
+	failures := 0
+	var last time.Time
+	for _, in := range mine {
+		if in.StateReason.Code != reasonJoinFailure || in.LaunchTime.Before(now.Add(-5*time.Minute)) {
+			continue
+		}
+		failures++
+		if in.LaunchTime.After(last) {
+			last = in.LaunchTime
+		}
+	}
+	if failures < 2 {
+		return 0
+	}
+	wait := min(time.Minute, time.Second<<min(failures, 6))
+	return max(0, last.Add(wait).Sub(now))
 }
 
 // scaleOut launches n instances, each in the zone with the fewest.

@@ -1,0 +1,530 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/aws/smithy-go"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+)
+
+// ec2Client is an EC2 client configured from the files berth wrote.
+func (d *daemon) ec2(t testing.TB) *ec2.Client {
+	t.Helper()
+	cfg, err := config.LoadDefaultConfig(context.Background(),
+		config.WithSharedCredentialsFiles([]string{filepath.Join(d.dataDir, "credentials")}),
+		config.WithSharedConfigFiles([]string{filepath.Join(d.dataDir, "config")}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ec2.NewFromConfig(cfg)
+}
+
+// waitNodegroupActive waits with the SDK's own waiter.
+func waitNodegroupActive(t testing.TB, c *eks.Client, cluster, name string, max time.Duration) *ekstypes.Nodegroup {
+	t.Helper()
+	w := eks.NewNodegroupActiveWaiter(c, func(o *eks.NodegroupActiveWaiterOptions) { o.MinDelay, o.MaxDelay = time.Second, 2*time.Second })
+	out, err := w.WaitForOutput(context.Background(), &eks.DescribeNodegroupInput{ClusterName: aws.String(cluster), NodegroupName: aws.String(name)}, max)
+	if err != nil {
+		t.Fatalf("waiting for node group %s to be ACTIVE: %v", name, err)
+	}
+	return out.Nodegroup
+}
+
+// readyNodes lists the Ready nodes of a node group.
+func readyNodes(ctx context.Context, kc kubernetes.Interface, nodegroup string) ([]corev1.Node, error) {
+	list, err := kc.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "eks.amazonaws.com/nodegroup=" + nodegroup})
+	if err != nil {
+		return nil, err
+	}
+	var out []corev1.Node
+	for _, n := range list.Items {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				out = append(out, n)
+			}
+		}
+	}
+	return out, nil
+}
+
+func waitNodes(t testing.TB, kc kubernetes.Interface, nodegroup string, n int, max time.Duration) []corev1.Node {
+	t.Helper()
+	var nodes []corev1.Node
+	err := eventually(max, func() error {
+		all, err := kc.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{LabelSelector: "eks.amazonaws.com/nodegroup=" + nodegroup})
+		if err != nil {
+			return err
+		}
+		nodes, err = readyNodes(context.Background(), kc, nodegroup)
+		if err != nil {
+			return err
+		}
+		if len(nodes) != n || len(all.Items) != n {
+			return fmt.Errorf("%d nodes, %d Ready, want %d", len(all.Items), len(nodes), n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("node group %s: %v", nodegroup, err)
+	}
+	return nodes
+}
+
+func deployment(name string, replicas int32) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "web", Image: "public.ecr.aws/nginx/nginx:1.27",
+					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}},
+				}}},
+			},
+		},
+	}
+}
+
+// runningPods waits for n Running pods of an app and returns them.
+func runningPods(t testing.TB, kc kubernetes.Interface, app string, n int, max time.Duration) []corev1.Pod {
+	t.Helper()
+	var pods []corev1.Pod
+	err := eventually(max, func() error {
+		list, err := kc.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
+		if err != nil {
+			return err
+		}
+		pods = pods[:0]
+		for _, p := range list.Items {
+			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				pods = append(pods, p)
+			}
+		}
+		if len(pods) != n || len(list.Items) != n {
+			return fmt.Errorf("%d pods, %d Running, want %d", len(list.Items), len(pods), n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("pods of %s: %v", app, err)
+	}
+	return pods
+}
+
+// TestNodegroupLifecycle walks the node group story: create, nodes Ready
+// with EKS labels, a Deployment's pods Running with VPC addresses, scale
+// up and down, an instance terminated through EC2 and replaced, labels and
+// taints updated in place, delete.
+func TestNodegroupLifecycle(t *testing.T) {
+	skipShort(t)
+	d := startDaemon(t, "")
+	c := d.eks(t)
+	ec := d.ec2(t)
+	ctx := context.Background()
+	subnets := d.subnets(t)
+	if _, err := c.CreateCluster(ctx, createInput("ngdemo", subnets)); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, c, "ngdemo", 2*time.Minute)
+	kc, _ := d.kubeClient(t, "ngdemo")
+
+	created, err := c.CreateNodegroup(ctx, &eks.CreateNodegroupInput{
+		ClusterName:   aws.String("ngdemo"),
+		NodegroupName: aws.String("workers"),
+		NodeRole:      aws.String("arn:aws:iam::000000000000:role/node"),
+		Subnets:       subnets[:3],
+		InstanceTypes: []string{"m5.large"},
+		ScalingConfig: &ekstypes.NodegroupScalingConfig{MinSize: aws.Int32(1), MaxSize: aws.Int32(6), DesiredSize: aws.Int32(3)},
+		Labels:        map[string]string{"team": "blue"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.Nodegroup.Status != ekstypes.NodegroupStatusCreating {
+		t.Errorf("CreateNodegroup status %s, want CREATING", created.Nodegroup.Status)
+	}
+	ng := waitNodegroupActive(t, c, "ngdemo", "workers", time.Minute)
+	if ng.Resources == nil || len(ng.Resources.AutoScalingGroups) != 1 || !strings.HasPrefix(aws.ToString(ng.Resources.AutoScalingGroups[0].Name), "eks-workers-") {
+		t.Errorf("resources %+v", ng.Resources)
+	}
+
+	nodes := waitNodes(t, kc, "workers", 3, 30*time.Second)
+	zones := map[string]bool{}
+	for _, n := range nodes {
+		l := n.Labels
+		zones[l["topology.kubernetes.io/zone"]] = true
+		for k, want := range map[string]string{
+			"eks.amazonaws.com/capacityType":   "ON_DEMAND",
+			"node.kubernetes.io/instance-type": "m5.large",
+			"topology.kubernetes.io/region":    "us-east-1",
+			"kubernetes.io/os":                 "linux",
+			"kubernetes.io/arch":               "amd64",
+			"kubernetes.io/hostname":           n.Name,
+			"team":                             "blue",
+		} {
+			if l[k] != want {
+				t.Errorf("node %s label %s = %q, want %q", n.Name, k, l[k], want)
+			}
+		}
+		if !strings.HasPrefix(l["eks.amazonaws.com/nodegroup-image"], "ami-") {
+			t.Errorf("node %s image label %q", n.Name, l["eks.amazonaws.com/nodegroup-image"])
+		}
+		if !strings.HasPrefix(n.Name, "ip-172-31-") || !strings.HasSuffix(n.Name, ".ec2.internal") {
+			t.Errorf("node name %s", n.Name)
+		}
+		if !strings.HasPrefix(n.Spec.ProviderID, "aws:///us-east-1") || !strings.Contains(n.Spec.ProviderID, "/i-") {
+			t.Errorf("providerID %s", n.Spec.ProviderID)
+		}
+		// m5.large: 2 vCPU, 8 GiB; EKS max pods 29.
+		if n.Status.Capacity.Cpu().Value() != 2 || n.Status.Allocatable.Pods().Value() != 29 {
+			t.Errorf("node %s capacity %v allocatable %v", n.Name, n.Status.Capacity, n.Status.Allocatable)
+		}
+		if n.Status.Allocatable.Memory().Cmp(*n.Status.Capacity.Memory()) >= 0 {
+			t.Errorf("node %s allocatable memory is not below capacity", n.Name)
+		}
+	}
+	if len(zones) != 3 {
+		t.Errorf("nodes in zones %v, want 3 zones", zones)
+	}
+
+	// EC2 shows the instances with the node group's tags.
+	di, err := ec.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
+		{Name: aws.String("tag:eks:nodegroup-name"), Values: []string{"workers"}},
+		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var instances []ec2types.Instance
+	for _, r := range di.Reservations {
+		instances = append(instances, r.Instances...)
+	}
+	if len(instances) != 3 {
+		t.Fatalf("DescribeInstances found %d running instances of the node group, want 3", len(instances))
+	}
+
+	// A Deployment runs, with pod IPs from the nodes' subnets.
+	if _, err := kc.AppsV1().Deployments("default").Create(ctx, deployment("web", 6), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	vpcCIDR := netip.MustParsePrefix("172.31.0.0/16")
+	for _, p := range runningPods(t, kc, "web", 6, 30*time.Second) {
+		ip, err := netip.ParseAddr(p.Status.PodIP)
+		if err != nil || !vpcCIDR.Contains(ip) {
+			t.Errorf("pod %s IP %q not in the VPC", p.Name, p.Status.PodIP)
+		}
+	}
+
+	// Scale up, then down.
+	scale := func(desired int32) {
+		t.Helper()
+		u, err := c.UpdateNodegroupConfig(ctx, &eks.UpdateNodegroupConfigInput{
+			ClusterName: aws.String("ngdemo"), NodegroupName: aws.String("workers"),
+			ScalingConfig: &ekstypes.NodegroupScalingConfig{MinSize: aws.Int32(1), MaxSize: aws.Int32(6), DesiredSize: aws.Int32(desired)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitUpdate(t, c, "ngdemo", "workers", aws.ToString(u.Update.Id), ekstypes.UpdateStatusSuccessful)
+	}
+	scale(5)
+	waitNodes(t, kc, "workers", 5, 30*time.Second)
+	scale(2)
+	waitNodes(t, kc, "workers", 2, time.Minute)
+	runningPods(t, kc, "web", 6, time.Minute)
+
+	// An instance terminated through EC2 is replaced.
+	di, err = ec.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
+		{Name: aws.String("tag:eks:nodegroup-name"), Values: []string{"workers"}},
+		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
+	}})
+	if err != nil || len(di.Reservations) != 2 {
+		t.Fatalf("running instances after scale-in: %v %v", di, err)
+	}
+	victim := aws.ToString(di.Reservations[0].Instances[0].InstanceId)
+	victimNode := aws.ToString(di.Reservations[0].Instances[0].PrivateDnsName)
+	if _, err := ec.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{victim}}); err != nil {
+		t.Fatal(err)
+	}
+	err = eventually(time.Minute, func() error {
+		nodes, err := readyNodes(ctx, kc, "workers")
+		if err != nil {
+			return err
+		}
+		if len(nodes) != 2 || slices.ContainsFunc(nodes, func(n corev1.Node) bool { return n.Name == victimNode }) {
+			return fmt.Errorf("%d Ready nodes; terminated node %s present: %v", len(nodes), victimNode, nodes)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("replacement of %s: %v", victim, err)
+	}
+	runningPods(t, kc, "web", 6, time.Minute)
+
+	// Labels and taints change in place.
+	u, err := c.UpdateNodegroupConfig(ctx, &eks.UpdateNodegroupConfigInput{
+		ClusterName: aws.String("ngdemo"), NodegroupName: aws.String("workers"),
+		Labels: &ekstypes.UpdateLabelsPayload{AddOrUpdateLabels: map[string]string{"tier": "web"}, RemoveLabels: []string{"team"}},
+		Taints: &ekstypes.UpdateTaintsPayload{AddOrUpdateTaints: []ekstypes.Taint{{Key: aws.String("dedicated"), Value: aws.String("web"), Effect: ekstypes.TaintEffectPreferNoSchedule}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUpdate(t, c, "ngdemo", "workers", aws.ToString(u.Update.Id), ekstypes.UpdateStatusSuccessful)
+	err = eventually(30*time.Second, func() error {
+		nodes, err := readyNodes(ctx, kc, "workers")
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if n.Labels["tier"] != "web" || n.Labels["team"] != "" {
+				return fmt.Errorf("node %s labels %v", n.Name, n.Labels)
+			}
+			if !slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool {
+				return t.Key == "dedicated" && t.Effect == corev1.TaintEffectPreferNoSchedule
+			}) {
+				return fmt.Errorf("node %s taints %v", n.Name, n.Spec.Taints)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A cluster with node groups cannot be deleted.
+	if _, err := c.DeleteCluster(ctx, &eks.DeleteClusterInput{Name: aws.String("ngdemo")}); apiCode(err) != "ResourceInUseException" {
+		t.Errorf("DeleteCluster with a node group: %v, want ResourceInUseException", err)
+	}
+
+	if _, err := c.DeleteNodegroup(ctx, &eks.DeleteNodegroupInput{ClusterName: aws.String("ngdemo"), NodegroupName: aws.String("workers")}); err != nil {
+		t.Fatal(err)
+	}
+	w := eks.NewNodegroupDeletedWaiter(c, func(o *eks.NodegroupDeletedWaiterOptions) { o.MinDelay, o.MaxDelay = time.Second, 2*time.Second })
+	if err := w.Wait(ctx, &eks.DescribeNodegroupInput{ClusterName: aws.String("ngdemo"), NodegroupName: aws.String("workers")}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	waitNodes(t, kc, "workers", 0, 30*time.Second)
+	if _, err := c.DeleteCluster(ctx, &eks.DeleteClusterInput{Name: aws.String("ngdemo")}); err != nil {
+		t.Fatal(err)
+	}
+	waitDeleted(t, c, "ngdemo", time.Minute)
+}
+
+func waitUpdate(t testing.TB, c *eks.Client, cluster, nodegroup, id string, want ekstypes.UpdateStatus) *ekstypes.Update {
+	t.Helper()
+	var u *ekstypes.Update
+	err := eventually(3*time.Minute, func() error {
+		out, err := c.DescribeUpdate(context.Background(), &eks.DescribeUpdateInput{Name: aws.String(cluster), NodegroupName: aws.String(nodegroup), UpdateId: aws.String(id)})
+		if err != nil {
+			return err
+		}
+		u = out.Update
+		if u.Status == ekstypes.UpdateStatusInProgress {
+			return fmt.Errorf("update %s in progress", id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Status != want {
+		t.Fatalf("update %s ended %s (errors %+v), want %s", id, u.Status, u.Errors, want)
+	}
+	return u
+}
+
+// TestNodegroupVersionUpdate rolls a node group from 1.35 to 1.36 with a
+// PodDisruptionBudget in place. First the budget allows no disruption:
+// the update fails with PodEvictionFailure and the old nodes keep serving.
+// Then it allows one: every node is replaced and the budget holds
+// throughout.
+func TestNodegroupVersionUpdate(t *testing.T) {
+	skipShort(t)
+	d := startDaemon(t, "", "--nodegroup-eviction-timeout", "3s")
+	c := d.eks(t)
+	ctx := context.Background()
+	subnets := d.subnets(t)
+	in := createInput("rolling", subnets)
+	in.Version = aws.String("1.35")
+	if _, err := c.CreateCluster(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, c, "rolling", 2*time.Minute)
+	kc, _ := d.kubeClient(t, "rolling")
+	ngIn := nodegroupInput("rolling", "ng", subnets[:2], 3)
+	ngIn.ScalingConfig.MinSize = aws.Int32(3)
+	if _, err := c.CreateNodegroup(ctx, ngIn); err != nil {
+		t.Fatal(err)
+	}
+	waitNodegroupActive(t, c, "rolling", "ng", time.Minute)
+	before := waitNodes(t, kc, "ng", 3, 30*time.Second)
+	for _, n := range before {
+		if !strings.HasPrefix(n.Status.NodeInfo.KubeletVersion, "v1.35.") {
+			t.Errorf("node %s kubelet %s, want v1.35.x", n.Name, n.Status.NodeInfo.KubeletVersion)
+		}
+	}
+	if _, err := kc.AppsV1().Deployments("default").Create(ctx, deployment("app", 3), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	runningPods(t, kc, "app", 3, 30*time.Second)
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MinAvailable: ptr.To(intstr.FromInt32(3)),
+			Selector:     &metav1.LabelSelector{MatchLabels: map[string]string{"app": "app"}},
+		},
+	}
+	if _, err := kc.PolicyV1().PodDisruptionBudgets("default").Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The control plane goes first, as on EKS.
+	cu, err := c.UpdateClusterVersion(ctx, &eks.UpdateClusterVersionInput{Name: aws.String("rolling"), Version: aws.String("1.36")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = eventually(2*time.Minute, func() error {
+		out, err := c.DescribeUpdate(ctx, &eks.DescribeUpdateInput{Name: aws.String("rolling"), UpdateId: cu.Update.Id})
+		if err != nil {
+			return err
+		}
+		if out.Update.Status != ekstypes.UpdateStatusSuccessful {
+			return fmt.Errorf("cluster update %s", out.Update.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, c, "rolling", time.Minute)
+
+	// A budget that allows no disruption: PodEvictionFailure.
+	u, err := c.UpdateNodegroupVersion(ctx, &eks.UpdateNodegroupVersionInput{ClusterName: aws.String("rolling"), NodegroupName: aws.String("ng")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := waitUpdate(t, c, "rolling", "ng", aws.ToString(u.Update.Id), ekstypes.UpdateStatusFailed)
+	if len(failed.Errors) == 0 || failed.Errors[0].ErrorCode != ekstypes.ErrorCodePodEvictionFailure {
+		t.Errorf("failed update errors %+v, want PodEvictionFailure", failed.Errors)
+	}
+	err = eventually(time.Minute, func() error {
+		nodes, err := readyNodes(ctx, kc, "ng")
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if !slices.ContainsFunc(before, func(b corev1.Node) bool { return b.Name == n.Name }) || n.Spec.Unschedulable {
+				return fmt.Errorf("node %s (unschedulable %v) is not one of the old nodes, back in service", n.Name, n.Spec.Unschedulable)
+			}
+		}
+		if len(nodes) != 3 {
+			return fmt.Errorf("%d Ready nodes", len(nodes))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runningPods(t, kc, "app", 3, time.Minute)
+	out, err := c.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: aws.String("rolling"), NodegroupName: aws.String("ng")})
+	if err != nil || out.Nodegroup.Status != ekstypes.NodegroupStatusActive || aws.ToString(out.Nodegroup.Version) != "1.35" {
+		t.Fatalf("after the failed update: %+v %v", out.Nodegroup, err)
+	}
+
+	// A budget that allows one disruption, watched throughout: never
+	// fewer than two Running pods.
+	pdb, err = kc.PolicyV1().PodDisruptionBudgets("default").Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdb.Spec.MinAvailable = ptr.To(intstr.FromInt32(2))
+	if _, err := kc.PolicyV1().PodDisruptionBudgets("default").Update(ctx, pdb, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	violations := make(chan string, 1)
+	go func() {
+		defer close(violations)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			list, err := kc.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=app"})
+			if err != nil {
+				continue
+			}
+			ready := 0
+			for _, p := range list.Items {
+				if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+					ready++
+				}
+			}
+			if ready < 2 {
+				select {
+				case violations <- fmt.Sprintf("%d running pods", ready):
+				default:
+				}
+			}
+		}
+	}()
+	u, err = c.UpdateNodegroupVersion(ctx, &eks.UpdateNodegroupVersionInput{ClusterName: aws.String("rolling"), NodegroupName: aws.String("ng"), Version: aws.String("1.36")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUpdate(t, c, "rolling", "ng", aws.ToString(u.Update.Id), ekstypes.UpdateStatusSuccessful)
+	close(stop)
+	if v, ok := <-violations; ok {
+		t.Errorf("PodDisruptionBudget violated during the update: %s", v)
+	}
+	after := waitNodes(t, kc, "ng", 3, time.Minute)
+	for _, n := range after {
+		if !strings.HasPrefix(n.Status.NodeInfo.KubeletVersion, "v1.36.") {
+			t.Errorf("node %s kubelet %s after the update, want v1.36.x", n.Name, n.Status.NodeInfo.KubeletVersion)
+		}
+		if slices.ContainsFunc(before, func(b corev1.Node) bool { return b.Name == n.Name }) {
+			t.Errorf("node %s was not replaced", n.Name)
+		}
+	}
+	out, err = c.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: aws.String("rolling"), NodegroupName: aws.String("ng")})
+	if err != nil || aws.ToString(out.Nodegroup.Version) != "1.36" || out.Nodegroup.Status != ekstypes.NodegroupStatusActive {
+		t.Fatalf("after the update: %+v %v", out.Nodegroup, err)
+	}
+	runningPods(t, kc, "app", 3, time.Minute)
+}
+
+// apiCode is the AWS error code of err, or "".
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
