@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/aws/smithy-go"
 	"net/netip"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -527,4 +528,134 @@ func apiCode(err error) string {
 		return ae.ErrorCode()
 	}
 	return ""
+}
+
+// TestSpotInterruption interrupts a Spot node with `berth spot interrupt`:
+// the group launches a replacement, the doomed node is drained so its
+// pods run elsewhere before the deadline, and the instance terminates at
+// the deadline.
+func TestSpotInterruption(t *testing.T) {
+	skipShort(t)
+	d := startDaemon(t, "")
+	c := d.eks(t)
+	ec := d.ec2(t)
+	ctx := context.Background()
+	subnets := d.subnets(t)
+	if _, err := c.CreateCluster(ctx, createInput("spotty", subnets)); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, c, "spotty", 2*time.Minute)
+	kc, _ := d.kubeClient(t, "spotty")
+	in := nodegroupInput("spotty", "spot", subnets[:2], 2, "m5.large", "c5.large", "m6i.large")
+	in.CapacityType = ekstypes.CapacityTypesSpot
+	if _, err := c.CreateNodegroup(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	waitNodegroupActive(t, c, "spotty", "spot", time.Minute)
+	nodes := waitNodes(t, kc, "spot", 2, 30*time.Second)
+	for _, n := range nodes {
+		if n.Labels["eks.amazonaws.com/capacityType"] != "SPOT" {
+			t.Errorf("node %s capacityType label %q", n.Name, n.Labels["eks.amazonaws.com/capacityType"])
+		}
+	}
+	if _, err := kc.AppsV1().Deployments("default").Create(ctx, deployment("svc", 4), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	runningPods(t, kc, "svc", 4, 30*time.Second)
+
+	di, err := ec.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
+		{Name: aws.String("instance-lifecycle"), Values: []string{"spot"}},
+		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
+	}})
+	if err != nil || len(di.Reservations) != 2 {
+		t.Fatalf("running spot instances: %v %v", di, err)
+	}
+	doomed := di.Reservations[0].Instances[0]
+	doomedNode := aws.ToString(doomed.PrivateDnsName)
+	out, err := exec.Command(berthBin, "spot", "interrupt", "--data-dir", d.dataDir, "--notice", "8s", aws.ToString(doomed.InstanceId)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("berth spot interrupt: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), aws.ToString(doomed.InstanceId)) {
+		t.Errorf("berth spot interrupt printed %q", out)
+	}
+	deadline := time.Now().Add(8 * time.Second)
+
+	// Before the deadline: a replacement is Ready and no pod of the app
+	// is left on the doomed node.
+	err = eventually(8*time.Second, func() error {
+		nodes, err := readyNodes(ctx, kc, "spot")
+		if err != nil {
+			return err
+		}
+		if len(nodes) < 3 {
+			return fmt.Errorf("%d Ready nodes, want the replacement too", len(nodes))
+		}
+		pods := runningPodsNow(ctx, kc, "svc")
+		for _, p := range pods {
+			if p.Spec.NodeName == doomedNode {
+				return fmt.Errorf("pod %s still on %s", p.Name, doomedNode)
+			}
+		}
+		if len(pods) != 4 {
+			return fmt.Errorf("%d pods running", len(pods))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("before the interruption deadline: %v", err)
+	}
+	if time.Now().After(deadline) {
+		t.Error("pods moved only after the deadline")
+	}
+	err = eventually(30*time.Second, func() error {
+		st, err := ec.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{aws.ToString(doomed.InstanceId)}})
+		if err != nil {
+			return err
+		}
+		got := st.Reservations[0].Instances[0]
+		if got.State.Name != ec2types.InstanceStateNameTerminated {
+			return fmt.Errorf("doomed instance %s", got.State.Name)
+		}
+		if got.StateReason == nil || aws.ToString(got.StateReason.Code) != "Server.SpotInstanceTermination" {
+			return fmt.Errorf("state reason %+v", got.StateReason)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitNodes(t, kc, "spot", 2, 30*time.Second)
+	runningPods(t, kc, "svc", 4, 30*time.Second)
+
+	// Interrupting an On-Demand instance is refused.
+	if _, err := c.CreateNodegroup(ctx, nodegroupInput("spotty", "od", subnets[:2], 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitNodegroupActive(t, c, "spotty", "od", time.Minute)
+	di, err = ec.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
+		{Name: aws.String("tag:eks:nodegroup-name"), Values: []string{"od"}},
+		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
+	}})
+	if err != nil || len(di.Reservations) != 1 {
+		t.Fatalf("on-demand instance: %v %v", di, err)
+	}
+	out, err = exec.Command(berthBin, "spot", "interrupt", "--data-dir", d.dataDir, aws.ToString(di.Reservations[0].Instances[0].InstanceId)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not a Spot Instance") {
+		t.Errorf("interrupting an On-Demand instance: %v: %s", err, out)
+	}
+}
+
+func runningPodsNow(ctx context.Context, kc kubernetes.Interface, app string) []corev1.Pod {
+	list, err := kc.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
+	if err != nil {
+		return nil
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -182,6 +182,7 @@ func (c *Cluster) requestCertificateOnce(ctx context.Context, name string) (cert
 	}
 	// Named after the request, as kubelet names its CSRs after a digest.
 	sum := sha256.Sum256(der)
+	c.csrs.start(c.runCtx())
 	reqName, reqUID, err := csr.RequestCertificateWithContext(ctx, c.bootstrap,
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
 		"node-csr-"+hex.EncodeToString(sum[:12]),
@@ -191,9 +192,10 @@ func (c *Cluster) requestCertificateOnce(ctx context.Context, name string) (cert
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating CSR: %w", err)
 	}
+	issued := c.csrs.expect(reqUID)
 	waitCtx, cancel := context.WithTimeout(ctx, csrWaitTimeout)
 	defer cancel()
-	certPEM, err = csr.WaitForCertificate(waitCtx, c.bootstrap, reqName, reqUID)
+	certPEM, err = c.csrs.wait(waitCtx, issued, reqName, reqUID)
 	if err != nil {
 		if ctx.Err() == nil && waitCtx.Err() != nil {
 			return nil, nil, fmt.Errorf("%w: %s", errCSRTimeout, reqName)

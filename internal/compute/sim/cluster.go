@@ -163,10 +163,18 @@ type Cluster struct {
 	// by pod UID: more precise than the status, which has seconds.
 	starts sync.Map
 
+	// csrs waits for the certificates of joining nodes, with one watch.
+	csrs *csrWatch
+	// life ends when Start's context does; the CSR watch runs in it.
+	life context.Context
+	end  context.CancelFunc
+
 	mu      sync.RWMutex
 	nodes   map[string]*node
 	started bool
 }
+
+func (c *Cluster) runCtx() context.Context { return c.life }
 
 // node is the state of one managed node.
 type node struct {
@@ -217,6 +225,8 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 		heartbeats: workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Clock: cfg.Clock}),
 	}
 	c.pods = newPodInformer(adminClient)
+	c.csrs = newCSRWatch(bootstrap)
+	c.life, c.end = context.WithCancel(context.Background())
 	return c, nil
 }
 
@@ -264,6 +274,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	}
 	c.started = true
 	c.mu.Unlock()
+	defer c.end()
 
 	reg, err := c.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.observePod(obj.(*corev1.Pod)) },

@@ -8,6 +8,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // served only when BERTH_CONTROLPLANE_PPROF is set
 	"os"
 
 	"github.com/berthproject/berth/internal/controlplane"
@@ -26,6 +29,14 @@ func Run(ctx context.Context, specPath string, log *slog.Logger) error {
 		log.Error("the berth daemon is gone; stopping")
 		os.Exit(components.ExitOrphaned)
 	})
+	if addr := os.Getenv("BERTH_CONTROLPLANE_PPROF"); addr != "" {
+		// A profiling aid for berth's developers: the control plane's Go
+		// profiles on a loopback address.
+		if host, _, err := net.SplitHostPort(addr); err != nil || !net.ParseIP(host).IsLoopback() {
+			return fmt.Errorf("BERTH_CONTROLPLANE_PPROF=%q must be a loopback HOST:PORT", addr)
+		}
+		go func() { log.Warn("pprof server stopped", "err", http.ListenAndServe(addr, nil)) }()
+	}
 	cfg := components.Config{
 		ClusterName:          spec.Name,
 		Dir:                  spec.Dir,
