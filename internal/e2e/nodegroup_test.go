@@ -659,3 +659,79 @@ func runningPodsNow(ctx context.Context, kc kubernetes.Interface, app string) []
 	}
 	return out
 }
+
+// TestNodegroupSurvivesCrash kills the daemon (its control planes die with
+// it) under a node group and starts it again: the same instances come
+// back, their nodes Ready again under the same names, with no instance
+// launched or lost.
+func TestNodegroupSurvivesCrash(t *testing.T) {
+	skipShort(t)
+	d := startDaemon(t, "")
+	c := d.eks(t)
+	ctx := context.Background()
+	subnets := d.subnets(t)
+	if _, err := c.CreateCluster(ctx, createInput("crashy", subnets)); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, c, "crashy", 2*time.Minute)
+	if _, err := c.CreateNodegroup(ctx, nodegroupInput("crashy", "ng", subnets[:3], 3)); err != nil {
+		t.Fatal(err)
+	}
+	waitNodegroupActive(t, c, "crashy", "ng", time.Minute)
+	instances := func() []string {
+		t.Helper()
+		out, err := d.ec2(t).DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
+			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, r := range out.Reservations {
+			for _, in := range r.Instances {
+				ids = append(ids, aws.ToString(in.InstanceId))
+			}
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	before := instances()
+	kc, _ := d.kubeClient(t, "crashy")
+	nodesBefore := waitNodes(t, kc, "ng", 3, 30*time.Second)
+
+	d.kill()
+	d.start()
+	c = d.eks(t)
+	waitActive(t, c, "crashy", 2*time.Minute)
+	kc, _ = d.kubeClient(t, "crashy")
+	nodesAfter := waitNodes(t, kc, "ng", 3, time.Minute)
+	for _, n := range nodesAfter {
+		if !slices.ContainsFunc(nodesBefore, func(b corev1.Node) bool { return b.Name == n.Name }) {
+			t.Errorf("node %s is new after the restart", n.Name)
+		}
+	}
+	// Heartbeats resumed: the Lease is renewed after the restart.
+	restarted := time.Now()
+	err := eventually(30*time.Second, func() error {
+		for _, n := range nodesAfter {
+			l, err := kc.CoordinationV1().Leases("kube-node-lease").Get(ctx, n.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if l.Spec.RenewTime == nil || l.Spec.RenewTime.Time.Before(restarted.Add(-time.Second)) {
+				return fmt.Errorf("lease of %s last renewed %v", n.Name, l.Spec.RenewTime)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	if after := instances(); !slices.Equal(before, after) {
+		t.Errorf("instances before the crash %v, after %v", before, after)
+	}
+	out, err := c.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: aws.String("crashy"), NodegroupName: aws.String("ng")})
+	if err != nil || out.Nodegroup.Status != ekstypes.NodegroupStatusActive {
+		t.Errorf("node group after the restart: %+v %v", out, err)
+	}
+}
