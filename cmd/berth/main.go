@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // served only when BERTH_PPROF is set
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -135,6 +138,15 @@ func serve(ctx context.Context, args []string) error {
 	}
 	if *hold < 0 || *hold > time.Minute {
 		return fmt.Errorf("--describe-hold must be between 0 and 1m")
+	}
+	if addr := os.Getenv("BERTH_PPROF"); addr != "" {
+		// A profiling aid for berth's developers: the daemon's Go profiles
+		// on a loopback address (BERTH_CONTROLPLANE_PPROF does the same
+		// for control planes).
+		if host, _, err := net.SplitHostPort(addr); err != nil || !net.ParseIP(host).IsLoopback() {
+			return fmt.Errorf("BERTH_PPROF=%q must be a loopback HOST:PORT", addr)
+		}
+		go http.ListenAndServe(addr, nil)
 	}
 	exe, err := os.Executable()
 	if err != nil {

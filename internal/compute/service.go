@@ -45,6 +45,9 @@ type Service struct {
 	// mu serialises launches, so IP allocation and the store agree.
 	mu     sync.Mutex
 	loaded bool
+
+	cacheMu sync.Mutex
+	decoded map[string]cachedInstance
 }
 
 // New checks cfg and returns a Service.
@@ -211,19 +214,39 @@ func (s *Service) Instance(ctx context.Context, id string) (*Instance, uint64, e
 	return &in, rec.Revision, nil
 }
 
-// Instances returns every stored instance, by launch time then id.
+// Instances returns every stored instance, by launch time then id. The
+// records are shared with other callers and must not be modified: the
+// decoded form of each record is kept until its revision changes, as
+// controllers list all instances on every reconcile.
 func (s *Service) Instances(ctx context.Context) ([]*Instance, error) {
 	recs, err := s.cfg.Store.List(ctx, KindInstance, "")
 	if err != nil {
 		return nil, fmt.Errorf("listing instances: %w", err)
 	}
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.decoded == nil {
+		s.decoded = map[string]cachedInstance{}
+	}
+	seen := make(map[string]bool, len(recs))
 	out := make([]*Instance, 0, len(recs))
 	for _, r := range recs {
+		seen[r.Key] = true
+		if c, ok := s.decoded[r.Key]; ok && c.rev == r.Revision {
+			out = append(out, c.in)
+			continue
+		}
 		var in Instance
 		if err := json.Unmarshal(r.Value, &in); err != nil {
 			return nil, fmt.Errorf("decoding instance %s: %w", r.Key, err)
 		}
+		s.decoded[r.Key] = cachedInstance{rev: r.Revision, in: &in}
 		out = append(out, &in)
+	}
+	for k := range s.decoded {
+		if !seen[k] {
+			delete(s.decoded, k)
+		}
 	}
 	slices.SortStableFunc(out, func(a, b *Instance) int {
 		if c := a.LaunchTime.Compare(b.LaunchTime); c != 0 {
@@ -232,6 +255,11 @@ func (s *Service) Instances(ctx context.Context) ([]*Instance, error) {
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out, nil
+}
+
+type cachedInstance struct {
+	rev uint64
+	in  *Instance
 }
 
 // MutateInstances reads the named instances, applies fn to each and

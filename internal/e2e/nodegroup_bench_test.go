@@ -81,6 +81,9 @@ func BenchmarkNodegroup1000Nodes(b *testing.B) {
 		nodes, _ = strconv.Atoi(v)
 		pods = nodes * 10
 	}
+	if v := os.Getenv("BERTH_BENCH_PODS"); v != "" {
+		pods, _ = strconv.Atoi(v)
+	}
 	d := startDaemon(b, "", "--max-nodes-per-nodegroup", strconv.Itoa(max(nodes, 450)), "--log-level", "info")
 	c := d.eks(b)
 	subnets := d.subnets(b)
@@ -119,6 +122,9 @@ func BenchmarkNodegroup1000Nodes(b *testing.B) {
 		after := rssMB(b, d.cmd.Process.Pid)
 		b.ReportMetric((after-before)*1024/float64(nodes), "KB/node")
 
+		if pods == 0 {
+			continue
+		}
 		running := &counter{}
 		stopPods := watchCount(b, kc, "pods", "app=scale", running, func(obj any) bool {
 			return obj.(*corev1.Pod).Status.Phase == corev1.PodRunning

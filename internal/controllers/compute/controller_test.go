@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -314,4 +315,39 @@ func TestDeletedGroupTerminatesEverything(t *testing.T) {
 		live, _, _ := f.groupInstances(t, "eks-gone")
 		return err != nil && len(live) == 0, fmt.Sprintf("%d live, group err %v", len(live), err)
 	})
+}
+
+func TestGroupRebalancesZones(t *testing.T) {
+	f := newFixture(t, nil)
+	f.createGroup(t, newGroup(f, "eks-bal", 2))
+	running := f.waitRunning(t, "eks-bal", 2)
+	// A third instance of the group lands, by hand, in a zone that has
+	// one already: 2, 1 and 0 per zone, and the group wants 3.
+	if _, err := f.svc.Launch(context.Background(), []compute.LaunchSpec{{
+		Type: "m5.large", SubnetID: running[0].SubnetID, Cluster: "demo", Group: "eks-bal", TemplateVersion: 1,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.MutateGroup(context.Background(), "eks-bal", func(g *compute.Group) ([]store.Op, error) {
+		g.Desired = 3
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "one instance per zone", func() (bool, string) {
+		live, running, _ := f.groupInstances(t, "eks-bal")
+		perAZ := map[string]int{}
+		for _, in := range running {
+			perAZ[in.AZ]++
+		}
+		return len(live) == 3 && len(running) == 3 && len(perAZ) == 3, fmt.Sprintf("%d live, zones %v", len(live), perAZ)
+	})
+	g, _, _ := f.svc.Group(context.Background(), "eks-bal")
+	rebalanced := false
+	for _, a := range g.Activities {
+		rebalanced = rebalanced || strings.HasPrefix(a.Description, "Terminating")
+	}
+	if !rebalanced {
+		t.Errorf("no termination among the activities %+v", g.Activities)
+	}
 }

@@ -70,6 +70,9 @@ func (c *Controller) reconcileGroup(ctx context.Context, name string) error {
 	case len(inService) > g.Desired:
 		return c.scaleIn(ctx, g, inService, len(inService)-g.Desired)
 	}
+	if c.rebalance(ctx, g, live, inService) {
+		return nil
+	}
 	// Spot instances with an interruption notice are drained once their
 	// replacements run (or at once if none is coming).
 	running := 0
@@ -110,6 +113,42 @@ func (c *Controller) deleteGroup(ctx context.Context, g *compute.Group, mine, li
 	}
 	c.log.Info("auto scaling group deleted", "group", g.Name)
 	return c.svc.RemoveGroup(ctx, g.Name)
+}
+
+// rebalance evens out the group's zones as EC2 Auto Scaling does: when the
+// zone with the most instances has two or more than the zone with the
+// fewest, and the group is otherwise settled, it launches one instance in
+// the emptier zone; the scale-in that follows terminates one in the fuller
+// zone. It reports whether it launched.
+func (c *Controller) rebalance(ctx context.Context, g *compute.Group, live, inService []*compute.Instance) bool {
+	if len(live) != len(inService) {
+		return false
+	}
+	perSubnet := map[string]int{}
+	for _, s := range g.SubnetIDs {
+		perSubnet[s] = 0
+	}
+	for _, in := range inService {
+		if in.State != compute.StateRunning {
+			return false
+		}
+		if _, ok := perSubnet[in.SubnetID]; ok {
+			perSubnet[in.SubnetID]++
+		}
+	}
+	lo, hi := len(inService), 0
+	for _, n := range perSubnet {
+		lo, hi = min(lo, n), max(hi, n)
+	}
+	if hi-lo < 2 {
+		return false
+	}
+	if err := c.scaleOut(ctx, g, inService, 1); err != nil {
+		c.log.Warn("rebalancing zones", "group", g.Name, "err", err)
+		return false
+	}
+	c.log.Info("rebalancing availability zones", "group", g.Name)
+	return true
 }
 
 // launchBackoff is how long a group waits before it launches again after

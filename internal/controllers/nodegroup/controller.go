@@ -457,6 +457,16 @@ func (c *Controller) report(ctx context.Context, ng *ngsvc.Nodegroup, g *compute
 		}
 		health = append(health, ngsvc.Issue{Code: "NodeCreationFailure", Message: "Instances failed to join the kubernetes cluster", ResourceIDs: ids})
 	}
+	if n := len(g.Activities); n > 0 {
+		last := g.Activities[n-1]
+		if last.Status == "Failed" && last.StartTime.After(c.cfg.Compute.Now().Add(-5*time.Minute)) && len(st.inService) < g.Desired {
+			code := "AsgInstanceLaunchFailures"
+			if strings.Contains(last.Message, "free addresses") {
+				code = "InsufficientFreeAddresses"
+			}
+			health = append(health, ngsvc.Issue{Code: code, Message: last.Message, ResourceIDs: []string{g.Name}})
+		}
+	}
 	settled := len(st.running) >= g.Desired && len(st.live) == len(st.inService) && len(st.inService) == g.Desired
 	status := ng.Status
 	switch ng.Status {
