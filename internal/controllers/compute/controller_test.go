@@ -351,3 +351,33 @@ func TestGroupRebalancesZones(t *testing.T) {
 		t.Errorf("no termination among the activities %+v", g.Activities)
 	}
 }
+
+func TestChaosReclaimsSpot(t *testing.T) {
+	// A rate so high that every running Spot instance is reclaimed at the
+	// first tick, each with the two-minute notice.
+	f := newFixture(t, func(c *computectl.Config) { c.SpotInterruptionRate = 1e7 })
+	g := newGroup(f, "eks-chaos", 2)
+	g.CapacityType = compute.Spot
+	f.createGroup(t, g)
+	od := newGroup(f, "eks-steady", 1)
+	f.createGroup(t, od)
+	eventually(t, "spot instances announced for interruption", func() (bool, string) {
+		_, _, all := f.groupInstances(t, "eks-chaos")
+		n := 0
+		for _, in := range all {
+			if in.Interruption != nil {
+				n++
+				if d := in.Interruption.TerminateAt.Sub(in.Interruption.RebalanceAt); d != compute.SpotNotice {
+					return false, fmt.Sprintf("notice %s", d)
+				}
+			}
+		}
+		return n >= 2, fmt.Sprintf("%d interrupted", n)
+	})
+	_, _, steady := f.groupInstances(t, "eks-steady")
+	for _, in := range steady {
+		if in.Interruption != nil {
+			t.Errorf("On-Demand instance %s was interrupted", in.ID)
+		}
+	}
+}
