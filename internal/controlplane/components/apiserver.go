@@ -10,6 +10,7 @@ import (
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/server/flagz"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	basecompatibility "k8s.io/component-base/compatibility"
 	"k8s.io/component-base/featuregate"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
@@ -112,7 +113,43 @@ func runAPIServer(ctx context.Context, args []string) error {
 	// once, for all three components, as in the kube-apiserver command.
 	registry.FeatureGateFor(basecompatibility.DefaultKubeComponent).(featuregate.MutableFeatureGate).AddMetrics()
 	registry.AddMetrics()
-	return apiserver.Run(ctx, completed)
+	return runServerChain(ctx, completed)
+}
+
+// runServerChain is what apiserver.Run does, with the bootstrap hooks
+// replaced (see bootstrap.go).
+func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions) error {
+	if opts.InformerName == nil {
+		name, err := cache.NewInformerName("kube-apiserver")
+		if err != nil {
+			return err
+		}
+		opts.InformerName = name
+	}
+	config, err := apiserver.NewConfig(opts)
+	if err != nil {
+		return err
+	}
+	config.KubeAPIs.ControlPlane.Generic.DisabledPostStartHooks.Insert(replacedHooks...)
+	completed, err := config.Complete()
+	if err != nil {
+		return err
+	}
+	server, err := apiserver.CreateServerChain(completed)
+	if err != nil {
+		return err
+	}
+	if err := server.GenericAPIServer.AddPostStartHook(bootstrapRBACHook, bootstrapRBAC); err != nil {
+		return err
+	}
+	if err := server.GenericAPIServer.AddPostStartHook(bootstrapPriorityHook, bootstrapPriorityClasses); err != nil {
+		return err
+	}
+	prepared, err := server.PrepareRun()
+	if err != nil {
+		return err
+	}
+	return prepared.Run(ctx)
 }
 
 // apiServerOptions are kube-apiserver's options with args parsed into them.

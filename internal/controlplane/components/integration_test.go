@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac/bootstrappolicy"
 	"log/slog"
 	"net"
 	"net/http"
@@ -192,6 +193,79 @@ func testControlPlane(t *testing.T, kubeVersion string) {
 		for _, want := range []string{"default", "kube-system", "kube-public", "kube-node-lease"} {
 			if !slices.Contains(names, want) {
 				t.Errorf("namespaces %v lack %s", names, want)
+			}
+		}
+	})
+	t.Run("bootstrap policy", func(t *testing.T) {
+		// berth's hooks seed what kube-apiserver's own would: every
+		// bootstrap role and binding, and the system priority classes,
+		// in place by the time /readyz is ok. The policy depends on the
+		// feature gates, which this test process has at the compiled-in
+		// version only.
+		if kubeVersion != SupportedVersions()[0] {
+			t.Skipf("bootstrap policy of emulated version %s is not computed here", kubeVersion)
+		}
+		roles, err := client.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules := map[string]int{}
+		for _, r := range roles.Items {
+			rules[r.Name] = len(r.Rules)
+		}
+		for _, r := range append(bootstrappolicy.ClusterRoles(), bootstrappolicy.ControllerRoles()...) {
+			n, ok := rules[r.Name]
+			if !ok {
+				t.Errorf("cluster role %s missing", r.Name)
+			} else if r.AggregationRule == nil && n < len(r.Rules) {
+				t.Errorf("cluster role %s has %d rules, want %d", r.Name, n, len(r.Rules))
+			}
+		}
+		bindings, err := client.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[string]bool{}
+		for _, b := range bindings.Items {
+			have[b.Name] = true
+		}
+		for _, b := range append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...) {
+			if !have[b.Name] {
+				t.Errorf("cluster role binding %s missing", b.Name)
+			}
+		}
+		nsRoles, err := client.RbacV1().Roles("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nsBindings, err := client.RbacV1().RoleBindings("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		have = map[string]bool{}
+		for _, r := range nsRoles.Items {
+			have["role/"+r.Namespace+"/"+r.Name] = true
+		}
+		for _, b := range nsBindings.Items {
+			have["binding/"+b.Namespace+"/"+b.Name] = true
+		}
+		for ns, rs := range bootstrappolicy.NamespaceRoles() {
+			for _, r := range rs {
+				if !have["role/"+ns+"/"+r.Name] {
+					t.Errorf("role %s/%s missing", ns, r.Name)
+				}
+			}
+		}
+		for ns, bs := range bootstrappolicy.NamespaceRoleBindings() {
+			for _, b := range bs {
+				if !have["binding/"+ns+"/"+b.Name] {
+					t.Errorf("role binding %s/%s missing", ns, b.Name)
+				}
+			}
+		}
+		for _, name := range []string{"system-node-critical", "system-cluster-critical"} {
+			if _, err := client.SchedulingV1().PriorityClasses().Get(ctx, name, metav1.GetOptions{}); err != nil {
+				t.Errorf("priority class %s: %v", name, err)
 			}
 		}
 	})
