@@ -67,7 +67,9 @@ func newCSRWatch(client kubernetes.Interface) *csrWatch {
 // start runs the watch until ctx is done; the first call starts it.
 func (w *csrWatch) start(ctx context.Context) {
 	w.once.Do(func() {
-		w.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		// Adding a handler fails only on a stopped informer; this one
+		// has not run yet.
+		_, _ = w.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { w.observe(obj) },
 			UpdateFunc: func(_, obj any) { w.observe(obj) },
 		})
@@ -108,9 +110,9 @@ func (w *csrWatch) observe(obj any) {
 	}
 }
 
-// expect registers a waiter for the CSR with the given UID; call it right
-// after creating the CSR, before its approval can be observed... or after:
-// wait also checks the cache.
+// expect registers a waiter for the CSR with the given UID, right after
+// the CSR is created. A certificate issued before the waiter was there is
+// found in the watch's cache by wait.
 func (w *csrWatch) expect(uid types.UID) chan csrResult {
 	ch := make(chan csrResult, 1)
 	w.mu.Lock()
