@@ -298,8 +298,10 @@ func (r *ProcessRuntime) runOnce(ctx context.Context, p *supervised, log *slog.L
 			}
 		}()
 		waitErr = cmd.Wait()
-		// Kill what the process may have left in its group.
+		// Kill what the process may have left in its group, and see it
+		// gone before the control plane counts as stopped.
 		syscall.Kill(-pid, syscall.SIGKILL)
+		awaitGroupGone(pid, 5*time.Second)
 		os.Remove(filepath.Join(p.spec.Dir, pidFile))
 		close(procDone)
 	}()
@@ -353,6 +355,57 @@ func (r *ProcessRuntime) runOnce(ctx context.Context, p *supervised, log *slog.L
 			}
 		}
 	}
+}
+
+// awaitGroupGone waits until no live (non-zombie) process is left in the
+// process group pgid, killing any it finds, for at most max. A signal is
+// delivered when its target next runs, so a busy machine can show a killed
+// process alive for a moment after kill returns.
+func awaitGroupGone(pgid int, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for {
+		members := groupMembers(pgid)
+		if len(members) == 0 || time.Now().After(deadline) {
+			return
+		}
+		for _, pid := range members {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// groupMembers lists the live processes of a process group, from /proc.
+func groupMembers(pgid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces and
+		// parentheses, so the fields start after the last ')'.
+		i := strings.LastIndexByte(string(st), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(st[i+1:]))
+		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		if g, err := strconv.Atoi(f[2]); err == nil && g == pgid {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // startProbeInterval is how often /readyz is asked while a control plane
