@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/internal/apierror"
+	"github.com/berthproject/berth/internal/paging"
 	"github.com/berthproject/berth/internal/store"
 	"github.com/berthproject/berth/internal/versions"
 	"github.com/berthproject/berth/internal/vpc"
@@ -452,13 +452,11 @@ func (s *Service) Revision(ctx context.Context, name string) (uint64, error) {
 // List returns cluster names in order, a page at a time. The token is
 // opaque to callers.
 func (s *Service) List(ctx context.Context, maxResults int, token string) ([]string, string, error) {
-	if maxResults == 0 {
-		maxResults = 100
+	limit, err := paging.Limit(maxResults)
+	if err != nil {
+		return nil, "", err
 	}
-	if maxResults < 1 || maxResults > 100 {
-		return nil, "", invalid("maxResults must be between 1 and 100.")
-	}
-	after, err := decodeToken(token)
+	after, err := paging.After(token)
 	if err != nil {
 		return nil, "", err
 	}
@@ -466,34 +464,12 @@ func (s *Service) List(ctx context.Context, maxResults int, token string) ([]str
 	if err != nil {
 		return nil, "", fmt.Errorf("listing clusters: %w", err)
 	}
-	names := []string{}
-	next := ""
+	keys := make([]string, 0, len(recs))
 	for _, r := range recs {
-		if after != "" && r.Key <= after {
-			continue
-		}
-		if len(names) == maxResults {
-			next = encodeToken(names[len(names)-1])
-			break
-		}
-		names = append(names, r.Key)
+		keys = append(keys, r.Key)
 	}
+	names, next := paging.Page(keys, limit, after)
 	return names, next, nil
-}
-
-func encodeToken(after string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("v1:" + after))
-}
-
-func decodeToken(tok string) (string, error) {
-	if tok == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || !strings.HasPrefix(string(b), "v1:") {
-		return "", invalid("The pagination token %q is invalid.", tok)
-	}
-	return strings.TrimPrefix(string(b), "v1:"), nil
 }
 
 // Mutate reads a cluster, applies fn and writes it back if fn changed

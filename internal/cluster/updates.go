@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/berthproject/berth/internal/apierror"
+	"github.com/berthproject/berth/internal/paging"
 	"github.com/berthproject/berth/internal/store"
 	"github.com/berthproject/berth/internal/versions"
 )
@@ -183,13 +184,11 @@ func (s *Service) DescribeUpdate(ctx context.Context, name, id, nodegroup, addon
 // ListUpdates lists update ids of a cluster, or of one of its node groups
 // when nodegroup is given, a page at a time.
 func (s *Service) ListUpdates(ctx context.Context, name, nodegroup, addon string, maxResults int, token string) ([]string, string, error) {
-	if maxResults == 0 {
-		maxResults = 100
+	limit, err := paging.Limit(maxResults)
+	if err != nil {
+		return nil, "", err
 	}
-	if maxResults < 1 || maxResults > 100 {
-		return nil, "", invalid("maxResults must be between 1 and 100.")
-	}
-	after, err := decodeToken(token)
+	after, err := paging.After(token)
 	if err != nil {
 		return nil, "", err
 	}
@@ -205,14 +204,14 @@ func (s *Service) ListUpdates(ctx context.Context, name, nodegroup, addon string
 			started = u.ID == after
 			continue
 		}
-		if len(ids) == maxResults {
-			next = encodeToken(ids[len(ids)-1])
+		if len(ids) == limit {
+			next = paging.Token(ids[len(ids)-1])
 			break
 		}
 		ids = append(ids, u.ID)
 	}
 	if !started {
-		return nil, "", invalid("The pagination token %q is invalid.", token)
+		return nil, "", paging.Invalid(token)
 	}
 	return ids, next, nil
 }

@@ -2,7 +2,6 @@ package nodegroup
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/cluster"
 	"github.com/berthproject/berth/internal/compute/instancetypes"
+	"github.com/berthproject/berth/internal/paging"
 	"github.com/berthproject/berth/internal/store"
 	"github.com/berthproject/berth/internal/versions"
 	"github.com/berthproject/berth/internal/vpc"
@@ -391,13 +391,11 @@ func (s *Service) Get(ctx context.Context, clusterName, name string) (*Nodegroup
 // List returns the node group names of a cluster in order, a page at a
 // time. The token is opaque to callers.
 func (s *Service) List(ctx context.Context, clusterName string, maxResults int, token string) ([]string, string, error) {
-	if maxResults == 0 {
-		maxResults = 100
+	limit, err := paging.Limit(maxResults)
+	if err != nil {
+		return nil, "", err
 	}
-	if maxResults < 1 || maxResults > 100 {
-		return nil, "", invalid("maxResults must be between 1 and 100.")
-	}
-	after, err := decodeToken(token)
+	after, err := paging.After(token)
 	if err != nil {
 		return nil, "", err
 	}
@@ -408,35 +406,12 @@ func (s *Service) List(ctx context.Context, clusterName string, maxResults int, 
 	if err != nil {
 		return nil, "", fmt.Errorf("listing node groups of %s: %w", clusterName, err)
 	}
-	names := []string{}
-	next := ""
+	keys := make([]string, 0, len(recs))
 	for _, r := range recs {
-		name := strings.TrimPrefix(r.Key, clusterName+"/")
-		if after != "" && name <= after {
-			continue
-		}
-		if len(names) == maxResults {
-			next = encodeToken(names[len(names)-1])
-			break
-		}
-		names = append(names, name)
+		keys = append(keys, strings.TrimPrefix(r.Key, clusterName+"/"))
 	}
+	names, next := paging.Page(keys, limit, after)
 	return names, next, nil
-}
-
-func encodeToken(after string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("v1:" + after))
-}
-
-func decodeToken(tok string) (string, error) {
-	if tok == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || !strings.HasPrefix(string(b), "v1:") {
-		return "", invalid("The pagination token %q is invalid.", tok)
-	}
-	return strings.TrimPrefix(string(b), "v1:"), nil
 }
 
 // All returns every node group of every cluster, in key order (for the
