@@ -16,6 +16,7 @@ import (
 
 	"github.com/berthproject/berth/internal/apierror"
 	clustersvc "github.com/berthproject/berth/internal/cluster"
+	"github.com/berthproject/berth/internal/controllers/reconcile"
 	"github.com/berthproject/berth/internal/controlplane"
 	"github.com/berthproject/berth/internal/pki"
 	"github.com/berthproject/berth/internal/store"
@@ -97,7 +98,7 @@ func (c *Controller) Start(ctx context.Context) error {
 	defer c.queue.ShutDown()
 	c.enqueueAll(ctx)
 	for i := 0; i < c.cfg.Workers; i++ {
-		go c.work(ctx)
+		go reconcile.Work(ctx, c.queue, c.reconcile, c.log, "cluster")
 	}
 	resync := time.NewTicker(c.cfg.Resync)
 	defer resync.Stop()
@@ -133,24 +134,6 @@ func (c *Controller) enqueueAll(ctx context.Context) {
 		if e.IsDir() {
 			c.queue.Add(e.Name())
 		}
-	}
-}
-
-func (c *Controller) work(ctx context.Context) {
-	for {
-		name, shutdown := c.queue.Get()
-		if shutdown {
-			return
-		}
-		err := c.reconcile(ctx, name)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			c.log.Warn("reconciling cluster", "cluster", name, "err", err)
-			c.queue.AddRateLimited(name)
-		default:
-			c.queue.Forget(name)
-		}
-		c.queue.Done(name)
 	}
 }
 

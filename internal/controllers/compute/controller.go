@@ -18,6 +18,7 @@ import (
 
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/compute"
+	"github.com/berthproject/berth/internal/controllers/reconcile"
 	"github.com/berthproject/berth/internal/store"
 )
 
@@ -146,9 +147,9 @@ func (c *Controller) Start(ctx context.Context) error {
 	wg.Go(func() { c.writes.run(ctx) })
 	c.enqueueAll(ctx)
 	for range c.cfg.JoinWorkers {
-		wg.Go(func() { work(ctx, c.instances, c.reconcileInstance, c.log, "instance") })
+		wg.Go(func() { reconcile.Work(ctx, c.instances, c.reconcileInstance, c.log, "instance") })
 	}
-	wg.Go(func() { work(ctx, c.groups, c.reconcileGroup, c.log, "group") })
+	wg.Go(func() { reconcile.Work(ctx, c.groups, c.reconcileGroup, c.log, "group") })
 	resync := time.NewTicker(c.cfg.Resync)
 	defer resync.Stop()
 	var chaos <-chan time.Time
@@ -202,33 +203,6 @@ func (c *Controller) enqueueAll(ctx context.Context) {
 	}
 	for _, g := range groups {
 		c.groups.Add(g.Name)
-	}
-}
-
-// retryAfter asks for a key to be reconciled again after a delay.
-type retryAfter time.Duration
-
-func (r retryAfter) Error() string { return fmt.Sprintf("retry after %s", time.Duration(r)) }
-
-func work(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], fn func(context.Context, string) error, log *slog.Logger, what string) {
-	for {
-		key, shutdown := q.Get()
-		if shutdown {
-			return
-		}
-		err := fn(ctx, key)
-		var after retryAfter
-		switch {
-		case errors.As(err, &after):
-			q.Forget(key)
-			q.AddAfter(key, time.Duration(after))
-		case err != nil && ctx.Err() == nil:
-			log.Warn("reconciling "+what, what, key, "err", err)
-			q.AddRateLimited(key)
-		default:
-			q.Forget(key)
-		}
-		q.Done(key)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/compute"
 	"github.com/berthproject/berth/internal/compute/instancetypes"
+	"github.com/berthproject/berth/internal/controllers/reconcile"
 	"github.com/berthproject/berth/internal/store"
 )
 
@@ -64,7 +65,7 @@ func (c *Controller) reconcileGroup(ctx context.Context, name string) error {
 	switch {
 	case len(inService) < g.Desired:
 		if wait := c.launchBackoff(mine); wait > 0 {
-			return retryAfter(wait)
+			return reconcile.RetryAfter(wait)
 		}
 		return c.scaleOut(ctx, g, inService, g.Desired-len(inService))
 	case len(inService) > g.Desired:
@@ -108,7 +109,7 @@ func (c *Controller) deleteGroup(ctx context.Context, g *compute.Group, mine, li
 	}
 	for _, in := range mine {
 		if in.State != compute.StateTerminated {
-			return retryAfter(200 * time.Millisecond)
+			return reconcile.RetryAfter(200 * time.Millisecond)
 		}
 	}
 	c.log.Info("auto scaling group deleted", "group", g.Name)

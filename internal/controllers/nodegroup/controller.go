@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -27,6 +26,7 @@ import (
 	clustersvc "github.com/berthproject/berth/internal/cluster"
 	"github.com/berthproject/berth/internal/compute"
 	computectl "github.com/berthproject/berth/internal/controllers/compute"
+	"github.com/berthproject/berth/internal/controllers/reconcile"
 	ngsvc "github.com/berthproject/berth/internal/nodegroup"
 	"github.com/berthproject/berth/internal/store"
 	"github.com/berthproject/berth/internal/vpc"
@@ -91,7 +91,7 @@ func (c *Controller) Start(ctx context.Context) error {
 	defer c.queue.ShutDown()
 	c.enqueueAll(ctx)
 	for range 4 {
-		go c.work(ctx)
+		go reconcile.Work(ctx, c.queue, c.reconcile, c.log, "nodegroup")
 	}
 	resync := time.NewTicker(c.cfg.Resync)
 	defer resync.Stop()
@@ -106,8 +106,6 @@ func (c *Controller) Start(ctx context.Context) error {
 			switch ev.Kind {
 			case ngsvc.KindNodegroup:
 				c.queue.Add(ev.Key)
-			case clustersvc.KindUpdate:
-				// Updates of node groups carry the node group in the record.
 			case compute.KindGroup:
 				if g, _, err := c.cfg.Compute.Group(ctx, ev.Key); err == nil && g.Nodegroup != "" {
 					c.queue.Add(ngsvc.Key(g.Cluster, g.Nodegroup))
@@ -133,33 +131,6 @@ func (c *Controller) enqueueAll(ctx context.Context) {
 	}
 	for _, ng := range all {
 		c.queue.Add(ngsvc.Key(ng.Cluster, ng.Name))
-	}
-}
-
-// retryAfter asks for a node group to be reconciled again after a delay.
-type retryAfter time.Duration
-
-func (r retryAfter) Error() string { return fmt.Sprintf("retry after %s", time.Duration(r)) }
-
-func (c *Controller) work(ctx context.Context) {
-	for {
-		key, shutdown := c.queue.Get()
-		if shutdown {
-			return
-		}
-		err := c.reconcile(ctx, key)
-		var after retryAfter
-		switch {
-		case errors.As(err, &after):
-			c.queue.Forget(key)
-			c.queue.AddAfter(key, time.Duration(after))
-		case err != nil && ctx.Err() == nil:
-			c.log.Warn("reconciling node group", "nodegroup", key, "err", err)
-			c.queue.AddRateLimited(key)
-		default:
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
 	}
 }
 
@@ -422,7 +393,7 @@ func patchNode(ctx context.Context, admin kubernetes.Interface, old, want comput
 	}
 	_, err = admin.CoreV1().Nodes().Patch(ctx, old.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	if apierrors.IsConflict(err) {
-		return retryAfter(100 * time.Millisecond)
+		return reconcile.RetryAfter(100 * time.Millisecond)
 	}
 	return err
 }
@@ -438,7 +409,7 @@ func (c *Controller) delete(ctx context.Context, ng *ngsvc.Nodegroup, g *compute
 				return err
 			}
 		}
-		return retryAfter(250 * time.Millisecond)
+		return reconcile.RetryAfter(250 * time.Millisecond)
 	}
 	c.log.Info("node group deleted", "nodegroup", ng.Name, "cluster", ng.Cluster)
 	return c.cfg.Nodegroups.Remove(ctx, ng.Cluster, ng.Name)
@@ -510,7 +481,7 @@ func (c *Controller) report(ctx context.Context, ng *ngsvc.Nodegroup, g *compute
 		return err
 	}
 	if !settled {
-		return retryAfter(time.Second)
+		return reconcile.RetryAfter(time.Second)
 	}
 	return nil
 }

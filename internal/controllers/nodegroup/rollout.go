@@ -14,6 +14,7 @@ import (
 
 	clustersvc "github.com/berthproject/berth/internal/cluster"
 	"github.com/berthproject/berth/internal/compute"
+	"github.com/berthproject/berth/internal/controllers/reconcile"
 	ngsvc "github.com/berthproject/berth/internal/nodegroup"
 	"github.com/berthproject/berth/internal/store"
 )
@@ -66,11 +67,11 @@ func (c *Controller) roll(ctx context.Context, ng *ngsvc.Nodegroup, g *compute.G
 			return err
 		}
 		c.log.Info("rolling update: scaling up", "nodegroup", ng.Name, "surge", surge)
-		return retryAfter(100 * time.Millisecond)
+		return reconcile.RetryAfter(100 * time.Millisecond)
 	}
 	// Wait for the group to be at its size with every node Ready.
 	if len(st.running) < g.Desired || len(st.inService) != len(st.running) {
-		return retryAfter(250 * time.Millisecond)
+		return reconcile.RetryAfter(250 * time.Millisecond)
 	}
 	admin, err := c.cfg.Admin(ctx, ng.Cluster)
 	if err != nil {
@@ -109,7 +110,7 @@ func (c *Controller) roll(ctx context.Context, ng *ngsvc.Nodegroup, g *compute.G
 		}
 		c.log.Info("rolling update: draining old nodes", "nodegroup", ng.Name, "instances", pick)
 	}
-	return retryAfter(500 * time.Millisecond)
+	return reconcile.RetryAfter(500 * time.Millisecond)
 }
 
 // maxUnavailable is how many nodes an update may take down at once.
