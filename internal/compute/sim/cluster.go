@@ -352,6 +352,9 @@ func (c *Cluster) node(name string) *node {
 	return c.nodes[name]
 }
 
+// HasNode reports whether the node is managed.
+func (c *Cluster) HasNode(name string) bool { return c.node(name) != nil }
+
 // Nodes returns the names of the managed nodes, sorted.
 func (c *Cluster) Nodes() []string {
 	c.mu.RLock()

@@ -69,6 +69,20 @@ type simCluster struct {
 	err    error
 }
 
+// started returns the cluster's simulation once it is set up, else nil
+// (also for a nil sc). sim is written before ready closes.
+func (sc *simCluster) started() *sim.Cluster {
+	if sc == nil {
+		return nil
+	}
+	select {
+	case <-sc.ready:
+		return sc.sim
+	default:
+		return nil
+	}
+}
+
 // New returns a Provider whose clusters live until ctx is done.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if cfg.Access == nil || cfg.IPs == nil || cfg.Network == nil || cfg.Region == "" {
@@ -190,20 +204,8 @@ func (p *Provider) Running(in *compute.Instance) bool {
 	p.mu.Lock()
 	sc := p.clusters[in.Cluster]
 	p.mu.Unlock()
-	if sc == nil || sc.sim == nil {
-		return false
-	}
-	select {
-	case <-sc.ready:
-	default:
-		return false
-	}
-	for _, n := range sc.sim.Nodes() {
-		if n == in.Node.Name {
-			return true
-		}
-	}
-	return false
+	c := sc.started()
+	return c != nil && c.HasNode(in.Node.Name)
 }
 
 // Stop stops the instance's node as a machine that went away and deletes
@@ -214,8 +216,8 @@ func (p *Provider) Stop(ctx context.Context, in *compute.Instance) error {
 	p.mu.Lock()
 	sc := p.clusters[in.Cluster]
 	p.mu.Unlock()
-	if sc != nil && sc.sim != nil {
-		sc.sim.RemoveNode(in.Node.Name)
+	if c := sc.started(); c != nil {
+		c.RemoveNode(in.Node.Name)
 	}
 	if in.Cluster == "" {
 		return nil
