@@ -49,11 +49,16 @@ func BenchmarkCreateClusterToActive(b *testing.B) {
 			waitDeleted(b, c, name, time.Minute)
 		}
 	}
+	reportSpread(b, times, "create to ACTIVE")
+}
+
+// reportSpread reports the median, min and max of repeated timings.
+func reportSpread(b *testing.B, times []time.Duration, what string) {
 	slices.Sort(times)
 	b.ReportMetric(times[len(times)/2].Seconds(), "median-s")
 	b.ReportMetric(times[0].Seconds(), "min-s")
 	b.ReportMetric(times[len(times)-1].Seconds(), "max-s")
-	b.Logf("create to ACTIVE over %d runs: %v", len(times), times)
+	b.Logf("%s over %d runs: %v", what, len(times), times)
 }
 
 // BenchmarkIdleClusterRSS creates clusters, lets them settle, and reports

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -61,11 +60,7 @@ func BenchmarkNodegroup3ToActive(b *testing.B) {
 			}
 		}
 	}
-	slices.Sort(times)
-	b.ReportMetric(times[len(times)/2].Seconds(), "median-s")
-	b.ReportMetric(times[0].Seconds(), "min-s")
-	b.ReportMetric(times[len(times)-1].Seconds(), "max-s")
-	b.Logf("create node group to ACTIVE over %d runs: %v", len(times), times)
+	reportSpread(b, times, "create node group to ACTIVE")
 }
 
 // BenchmarkNodegroup1000Nodes creates one node group of 1,000 nodes and

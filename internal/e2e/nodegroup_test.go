@@ -42,6 +42,25 @@ func (d *daemon) ec2(t testing.TB) *ec2.Client {
 	return ec2.NewFromConfig(cfg)
 }
 
+// instancesWhere lists the instances DescribeInstances finds with the
+// given filters (name: values).
+func instancesWhere(t testing.TB, ec *ec2.Client, filters map[string][]string) []ec2types.Instance {
+	t.Helper()
+	var in ec2.DescribeInstancesInput
+	for name, values := range filters {
+		in.Filters = append(in.Filters, ec2types.Filter{Name: aws.String(name), Values: values})
+	}
+	out, err := ec.DescribeInstances(context.Background(), &in)
+	if err != nil {
+		t.Fatalf("DescribeInstances %v: %v", filters, err)
+	}
+	var all []ec2types.Instance
+	for _, r := range out.Reservations {
+		all = append(all, r.Instances...)
+	}
+	return all
+}
+
 // waitNodegroupActive waits with the SDK's own waiter.
 func waitNodegroupActive(t testing.TB, c *eks.Client, cluster, name string, max time.Duration) *ekstypes.Nodegroup {
 	t.Helper()
@@ -214,18 +233,8 @@ func TestNodegroupLifecycle(t *testing.T) {
 	}
 
 	// EC2 shows the instances with the node group's tags.
-	di, err := ec.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
-		{Name: aws.String("tag:eks:nodegroup-name"), Values: []string{"workers"}},
-		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var instances []ec2types.Instance
-	for _, r := range di.Reservations {
-		instances = append(instances, r.Instances...)
-	}
-	if len(instances) != 3 {
+	running := map[string][]string{"tag:eks:nodegroup-name": {"workers"}, "instance-state-name": {"running"}}
+	if instances := instancesWhere(t, ec, running); len(instances) != 3 {
 		t.Fatalf("DescribeInstances found %d running instances of the node group, want 3", len(instances))
 	}
 
@@ -260,15 +269,12 @@ func TestNodegroupLifecycle(t *testing.T) {
 	runningPods(t, kc, "web", 6, time.Minute)
 
 	// An instance terminated through EC2 is replaced.
-	di, err = ec.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
-		{Name: aws.String("tag:eks:nodegroup-name"), Values: []string{"workers"}},
-		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
-	}})
-	if err != nil || len(di.Reservations) != 2 {
-		t.Fatalf("running instances after scale-in: %v %v", di, err)
+	instances := instancesWhere(t, ec, running)
+	if len(instances) != 2 {
+		t.Fatalf("%d running instances after scale-in, want 2", len(instances))
 	}
-	victim := aws.ToString(di.Reservations[0].Instances[0].InstanceId)
-	victimNode := aws.ToString(di.Reservations[0].Instances[0].PrivateDnsName)
+	victim := aws.ToString(instances[0].InstanceId)
+	victimNode := aws.ToString(instances[0].PrivateDnsName)
 	if _, err := ec.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{victim}}); err != nil {
 		t.Fatal(err)
 	}
@@ -563,14 +569,11 @@ func TestSpotInterruption(t *testing.T) {
 	}
 	runningPods(t, kc, "svc", 4, 30*time.Second)
 
-	di, err := ec.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
-		{Name: aws.String("instance-lifecycle"), Values: []string{"spot"}},
-		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
-	}})
-	if err != nil || len(di.Reservations) != 2 {
-		t.Fatalf("running spot instances: %v %v", di, err)
+	spot := instancesWhere(t, ec, map[string][]string{"instance-lifecycle": {"spot"}, "instance-state-name": {"running"}})
+	if len(spot) != 2 {
+		t.Fatalf("%d running spot instances, want 2", len(spot))
 	}
-	doomed := di.Reservations[0].Instances[0]
+	doomed := spot[0]
 	doomedNode := aws.ToString(doomed.PrivateDnsName)
 	out, err := exec.Command(berthBin, "spot", "interrupt", "--data-dir", d.dataDir, "--notice", "8s", aws.ToString(doomed.InstanceId)).CombinedOutput()
 	if err != nil {
@@ -633,14 +636,11 @@ func TestSpotInterruption(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitNodegroupActive(t, c, "spotty", "od", time.Minute)
-	di, err = ec.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
-		{Name: aws.String("tag:eks:nodegroup-name"), Values: []string{"od"}},
-		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
-	}})
-	if err != nil || len(di.Reservations) != 1 {
-		t.Fatalf("on-demand instance: %v %v", di, err)
+	od := instancesWhere(t, ec, map[string][]string{"tag:eks:nodegroup-name": {"od"}, "instance-state-name": {"running"}})
+	if len(od) != 1 {
+		t.Fatalf("%d running on-demand instances, want 1", len(od))
 	}
-	out, err = exec.Command(berthBin, "spot", "interrupt", "--data-dir", d.dataDir, aws.ToString(di.Reservations[0].Instances[0].InstanceId)).CombinedOutput()
+	out, err = exec.Command(berthBin, "spot", "interrupt", "--data-dir", d.dataDir, aws.ToString(od[0].InstanceId)).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "not a Spot Instance") {
 		t.Errorf("interrupting an On-Demand instance: %v: %s", err, out)
 	}
@@ -680,17 +680,9 @@ func TestNodegroupSurvivesCrash(t *testing.T) {
 	waitNodegroupActive(t, c, "crashy", "ng", time.Minute)
 	instances := func() []string {
 		t.Helper()
-		out, err := d.ec2(t).DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
-			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}},
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
 		var ids []string
-		for _, r := range out.Reservations {
-			for _, in := range r.Instances {
-				ids = append(ids, aws.ToString(in.InstanceId))
-			}
+		for _, in := range instancesWhere(t, d.ec2(t), map[string][]string{"instance-state-name": {"pending", "running"}}) {
+			ids = append(ids, aws.ToString(in.InstanceId))
 		}
 		slices.Sort(ids)
 		return ids
