@@ -151,8 +151,17 @@ func (c *Cluster) OIDCIssuer() string {
 	if parts := strings.SplitN(c.ARN, ":", 5); len(parts) == 5 {
 		region = parts[3]
 	}
-	return "https://oidc.eks." + region + ".amazonaws.com/id/" + c.OIDCIssuerID
+	return IssuerURL(region, c.OIDCIssuerID)
 }
+
+// IssuerURL is the OIDC issuer URL of the cluster with the issuer id id.
+func IssuerURL(region, id string) string {
+	return "https://oidc.eks." + region + ".amazonaws.com/id/" + id
+}
+
+// NewIssuerID returns a fresh OIDC issuer id, 32 upper-case hex digits as
+// in EKS.
+func NewIssuerID() string { return strings.ToUpper(randomHex(16)) }
 
 // Param returns the value of the update parameter of the given type.
 func (u *Update) Param(typ string) string {

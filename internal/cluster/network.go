@@ -22,10 +22,7 @@ func (s *Service) validateNetwork(in CreateInput) (NetworkConfig, error) {
 	}
 	vpcCIDR := s.cfg.Network.CIDR
 	if in.ServiceIPv4CIDR == "" {
-		cfg.ServiceIPv4CIDR = "10.100.0.0/16"
-		if vpcCIDR.Overlaps(netip.MustParsePrefix("10.0.0.0/8")) {
-			cfg.ServiceIPv4CIDR = "172.20.0.0/16"
-		}
+		cfg.ServiceIPv4CIDR = s.DefaultServiceCIDR()
 		return cfg, nil
 	}
 	p, err := netip.ParsePrefix(in.ServiceIPv4CIDR)
@@ -52,6 +49,16 @@ func (s *Service) validateNetwork(in CreateInput) (NetworkConfig, error) {
 	}
 	cfg.ServiceIPv4CIDR = p.String()
 	return cfg, nil
+}
+
+// DefaultServiceCIDR is the Service range of a cluster created without
+// serviceIpv4Cidr: as EKS picks it, 10.100.0.0/16 unless the VPC is in
+// 10.0.0.0/8, then 172.20.0.0/16.
+func (s *Service) DefaultServiceCIDR() string {
+	if s.cfg.Network.CIDR.Overlaps(netip.MustParsePrefix("10.0.0.0/8")) {
+		return "172.20.0.0/16"
+	}
+	return "10.100.0.0/16"
 }
 
 func validatePublicCIDR(c string) error {

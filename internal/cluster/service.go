@@ -73,6 +73,9 @@ func New(cfg Config) (*Service, error) {
 	return &Service{cfg: cfg}, nil
 }
 
+// Region is the region the service serves.
+func (s *Service) Region() string { return s.cfg.Region }
+
 // ARN returns the ARN of a cluster name.
 func (s *Service) ARN(name string) string {
 	return fmt.Sprintf("arn:aws:eks:%s:%s:cluster/%s", s.cfg.Region, s.cfg.Account, name)
@@ -255,7 +258,7 @@ func (s *Service) build(in CreateInput) (*Cluster, error) {
 		DeletionProtection: in.DeletionProtection != nil && *in.DeletionProtection,
 		ZonalShift:         in.ZonalShift != nil && *in.ZonalShift,
 		Encryption:         in.Encryption,
-		OIDCIssuerID:       strings.ToUpper(randomHex(16)),
+		OIDCIssuerID:       NewIssuerID(),
 	}
 	c.VPC.ClusterSecurityGroupID = vpc.ID("sg", c.ARN, now.String(), "cluster")
 	return c, nil

@@ -76,7 +76,7 @@ type ProcessRuntime struct {
 }
 
 type supervised struct {
-	spec   Spec
+	spec   Spec // guarded by ProcessRuntime.mu: Adopt changes Name and Dir
 	status Status
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -168,6 +168,55 @@ func (r *ProcessRuntime) Ensure(spec Spec) (Status, error) {
 	return p.status, nil
 }
 
+// Adopt hands the control plane supervised as from over to the spec to,
+// without restarting its process: to may differ from from's spec only in
+// Name and Dir. Adopt moves from's directory to to.Dir (which must not
+// exist) and rewrites the spec file there. The process keeps running: it
+// works relative to its directory, which it keeps across the move, and it
+// is restarted from to when it next stops. This is how a control plane
+// started ahead of time becomes a cluster's.
+func (r *ProcessRuntime) Adopt(from string, to Spec) error {
+	if err := to.Validate(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	p, ok := r.procs[from]
+	if !ok {
+		r.mu.Unlock()
+		return fmt.Errorf("controlplane: no control plane %s to adopt", from)
+	}
+	if _, taken := r.procs[to.Name]; taken {
+		r.mu.Unlock()
+		return fmt.Errorf("controlplane: a control plane %s already runs", to.Name)
+	}
+	same := p.spec
+	same.Name, same.Dir = to.Name, to.Dir
+	if same != to {
+		r.mu.Unlock()
+		return fmt.Errorf("controlplane: %s cannot be adopted as %s: the specs differ beyond name and directory", from, to.Name)
+	}
+	if err := os.Rename(p.spec.Dir, to.Dir); err != nil {
+		r.mu.Unlock()
+		return fmt.Errorf("controlplane: adopting %s: %w", from, err)
+	}
+	p.spec = to
+	delete(r.procs, from)
+	r.procs[to.Name] = p
+	r.mu.Unlock()
+	if _, err := WriteSpec(to); err != nil {
+		r.log.Warn("rewriting the spec of an adopted control plane", "cluster", to.Name, "err", err)
+	}
+	r.cfg.OnChange(to.Name)
+	return nil
+}
+
+// specOf reads p's spec, which Adopt may change.
+func (r *ProcessRuntime) specOf(p *supervised) Spec {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return p.spec
+}
+
 // Status returns the status of a supervised control plane.
 func (r *ProcessRuntime) Status(name string) (Status, bool) {
 	r.mu.Lock()
@@ -208,20 +257,27 @@ func (r *ProcessRuntime) setStatus(p *supervised, mutate func(*Status)) {
 	before := p.status
 	mutate(&p.status)
 	changed := before != p.status
+	name := p.spec.Name
 	r.mu.Unlock()
 	if changed {
-		r.cfg.OnChange(p.spec.Name)
+		r.cfg.OnChange(name)
 	}
 }
 
 // supervise runs, watches and restarts one control plane until ctx is done.
 func (r *ProcessRuntime) supervise(ctx context.Context, p *supervised) {
 	defer close(p.done)
-	log := r.log.With("cluster", p.spec.Name)
 	failures := 0
 	delay := r.cfg.Backoff
 	for {
+		before := r.specOf(p)
+		log := r.log.With("cluster", before.Name)
 		wasReady, err := r.runOnce(ctx, p, log)
+		if err != nil && !wasReady && ctx.Err() == nil && r.specOf(p).Dir != before.Dir {
+			// Adopt moved the directory while the process started:
+			// start again from the new one, at once.
+			continue
+		}
 		if wasReady {
 			failures, delay = 0, r.cfg.Backoff
 		}
@@ -256,14 +312,14 @@ func (r *ProcessRuntime) supervise(ctx context.Context, p *supervised) {
 // runOnce starts the process and returns when it has exited, telling
 // whether it had become ready.
 func (r *ProcessRuntime) runOnce(ctx context.Context, p *supervised, log *slog.Logger) (bool, error) {
-	if err := reapLeftover(p.spec.Dir); err != nil {
+	spec := r.specOf(p)
+	if err := reapLeftover(spec.Dir); err != nil {
 		return false, fmt.Errorf("reaping an old control-plane process: %w", err)
 	}
-	specPath, err := WriteSpec(p.spec)
-	if err != nil {
+	if _, err := WriteSpec(spec); err != nil {
 		return false, err
 	}
-	logFile, err := os.OpenFile(filepath.Join(p.spec.Dir, "controlplane.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logFile, err := os.OpenFile(filepath.Join(spec.Dir, "controlplane.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return false, fmt.Errorf("opening the control-plane log: %w", err)
 	}
@@ -277,16 +333,19 @@ func (r *ProcessRuntime) runOnce(ctx context.Context, p *supervised, log *slog.L
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		cmd := exec.Command(r.cfg.Executable, append(append([]string{}, r.cfg.Args...), specPath)...)
+		// The spec path is relative to the child's working directory,
+		// which follows the directory when Adopt moves it.
+		cmd := exec.Command(r.cfg.Executable, append(append([]string{}, r.cfg.Args...), SpecFile)...)
 		cmd.Stdout, cmd.Stderr = logFile, logFile
-		cmd.Dir = p.spec.Dir
+		// The child works relative to its directory (see Adopt).
+		cmd.Dir = spec.Dir
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 		if err := cmd.Start(); err != nil {
 			started <- err
 			return
 		}
 		pid := cmd.Process.Pid
-		if err := writePID(p.spec.Dir, pid); err != nil {
+		if err := writePID(spec.Dir, pid); err != nil {
 			log.Warn("writing pid file", "err", err)
 		}
 		started <- nil
@@ -302,15 +361,15 @@ func (r *ProcessRuntime) runOnce(ctx context.Context, p *supervised, log *slog.L
 		// gone before the control plane counts as stopped.
 		syscall.Kill(-pid, syscall.SIGKILL)
 		awaitGroupGone(pid, 5*time.Second)
-		os.Remove(filepath.Join(p.spec.Dir, pidFile))
+		os.Remove(filepath.Join(r.specOf(p).Dir, pidFile))
 		close(procDone)
 	}()
 	if err := <-started; err != nil {
 		return false, fmt.Errorf("starting the control-plane process: %w", err)
 	}
-	client, err := readyClient(p.spec)
+	client, err := readyClient(spec)
 	if err != nil {
-		killGroup(p)
+		killGroup(r.specOf(p).Dir)
 		<-procDone
 		return false, err
 	}
@@ -328,7 +387,7 @@ func (r *ProcessRuntime) runOnce(ctx context.Context, p *supervised, log *slog.L
 			if err == nil {
 				err = errors.New("exited")
 			}
-			logPath := filepath.Join(p.spec.Dir, "controlplane.log")
+			logPath := filepath.Join(r.specOf(p).Dir, "controlplane.log")
 			if cause := lastError(logPath); cause != "" {
 				return everReady, fmt.Errorf("%s (control-plane process %v; see %s)", cause, err, logPath)
 			}
@@ -337,19 +396,19 @@ func (r *ProcessRuntime) runOnce(ctx context.Context, p *supervised, log *slog.L
 			if ctx.Err() != nil {
 				continue
 			}
-			ok := probe(ctx, client, p.spec.APIServerPort)
+			ok := probe(ctx, client, spec.APIServerPort)
 			switch {
 			case ok && !ready:
 				ready, everReady = true, true
-				log.Info("control plane ready", "after", time.Since(startedAt).Round(time.Millisecond), "version", p.spec.Version)
-				r.setStatus(p, func(s *Status) { s.Phase = PhaseReady; s.Version = p.spec.Version; s.LastError = "" })
+				log.Info("control plane ready", "after", time.Since(startedAt).Round(time.Millisecond), "version", spec.Version)
+				r.setStatus(p, func(s *Status) { s.Phase = PhaseReady; s.Version = spec.Version; s.LastError = "" })
 				tick.Reset(2 * time.Second)
 			case !ok && ready:
 				ready = false
 				r.setStatus(p, func(s *Status) { s.Phase = PhaseStarting; s.LastError = "kube-apiserver /readyz is failing" })
 				tick.Reset(startProbeInterval)
 			case !ok && !everReady && time.Since(startedAt) > r.cfg.StartTimeout:
-				killGroup(p)
+				killGroup(r.specOf(p).Dir)
 				<-procDone
 				return false, fmt.Errorf("kube-apiserver was not ready within %s", r.cfg.StartTimeout)
 			}
@@ -414,8 +473,8 @@ func groupMembers(pgid int) []int {
 // HTTPS request on a kept-alive connection.
 const startProbeInterval = 25 * time.Millisecond
 
-func killGroup(p *supervised) {
-	if pid, ok := readPID(p.spec.Dir); ok {
+func killGroup(dir string) {
+	if pid, ok := readPID(dir); ok {
 		syscall.Kill(-pid, syscall.SIGKILL)
 	}
 }
@@ -482,14 +541,18 @@ func readPID(dir string) (int, bool) {
 }
 
 // reapLeftover kills a control-plane process an earlier daemon left running
-// for dir, if the pid file names one that is still ours.
+// for dir, if the pid file names one that is still ours: a control-plane
+// process (its command line names a spec file) working in dir (its working
+// directory follows dir when Adopt moves it).
 func reapLeftover(dir string) error {
 	pid, ok := readPID(dir)
 	if !ok {
 		return nil
 	}
 	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err == nil && strings.Contains(string(cmdline), filepath.Join(dir, SpecFile)) {
+	cwd, cwdErr := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd")
+	abs, absErr := filepath.Abs(dir)
+	if err == nil && cwdErr == nil && absErr == nil && strings.Contains(string(cmdline), SpecFile) && cwd == abs {
 		syscall.Kill(-pid, syscall.SIGKILL)
 		syscall.Kill(pid, syscall.SIGKILL)
 		for i := 0; i < 100; i++ {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,17 +129,19 @@ func TestStopKillsTheProcessGroup(t *testing.T) {
 
 func TestReapLeftover(t *testing.T) {
 	spec := testSpec(t)
-	// A process whose command line names this cluster's spec, as a
-	// control plane left by a crashed daemon would.
+	// A process whose command line names a spec and that works in this
+	// cluster's directory, as a control plane left by a crashed daemon
+	// would.
 	exe := script(t, `sleep 300`)
 	if err := os.WriteFile(filepath.Join(spec.Dir, SpecFile), []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := os.StartProcess(exe, []string{exe, "controlplane", "--config", filepath.Join(spec.Dir, SpecFile)}, &os.ProcAttr{})
+	p, err := os.StartProcess(exe, []string{exe, "controlplane", "--config", filepath.Join(spec.Dir, SpecFile)}, &os.ProcAttr{Dir: spec.Dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go p.Wait()
+	execed(t, p.Pid)
 	if err := writePID(spec.Dir, p.Pid); err != nil {
 		t.Fatal(err)
 	}
@@ -149,12 +152,115 @@ func TestReapLeftover(t *testing.T) {
 	if processAlive(itoa(p.Pid)) {
 		t.Fatal("leftover survived")
 	}
+	// A control plane of another directory is left alone too.
+	other, err := os.StartProcess(exe, []string{exe, "controlplane", "--config", filepath.Join(spec.Dir, SpecFile)}, &os.ProcAttr{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Kill()
+	go other.Wait()
+	execed(t, other.Pid)
+	if err := writePID(spec.Dir, other.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := reapLeftover(spec.Dir); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if !processAlive(itoa(other.Pid)) {
+		t.Fatal("reapLeftover killed a process of another directory")
+	}
 	// A pid file naming an unrelated process leaves that process alone.
 	if err := writePID(spec.Dir, os.Getpid()); err != nil {
 		t.Fatal(err)
 	}
 	if err := reapLeftover(spec.Dir); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestAdoptKeepsTheProcessAndMovesItsDirectory(t *testing.T) {
+	// The stand-in records its pid once per start and works relative to
+	// its directory, as the control plane does.
+	exe := script(t, `echo $$ >> starts; exec sleep 300`)
+	rt, changes := startRuntime(t, exe)
+	spare := testSpec(t)
+	spare.Name = "_spare-1"
+	if _, err := rt.Ensure(spare); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(spare.Dir, "starts")); return err == nil })
+	pid, _ := readPID(spare.Dir)
+
+	to := spare
+	to.Name, to.Dir = "demo", filepath.Join(t.TempDir(), "demo")
+	bad := to
+	bad.Version = "1.36"
+	if err := rt.Adopt(spare.Name, bad); err == nil {
+		t.Fatal("Adopt took a spec that differs beyond name and directory")
+	}
+	if err := rt.Adopt("nobody", to); err == nil {
+		t.Fatal("Adopt took a control plane that is not supervised")
+	}
+	if err := rt.Adopt(spare.Name, to); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rt.Status(spare.Name); ok {
+		t.Error("the old name is still supervised")
+	}
+	if _, ok := rt.Status("demo"); !ok {
+		t.Fatal("the new name is not supervised")
+	}
+	if _, err := os.Stat(spare.Dir); !os.IsNotExist(err) {
+		t.Errorf("the old directory is still there: %v", err)
+	}
+	got, err := ReadSpec(filepath.Join(to.Dir, SpecFile))
+	if err != nil || got != to {
+		t.Errorf("spec file after Adopt: %+v, %v", got, err)
+	}
+	if now, _ := readPID(to.Dir); now != pid || !processAlive(itoa(pid)) {
+		t.Fatalf("the process did not carry on: pid %d, was %d", now, pid)
+	}
+	drain(changes)
+	// Stopped, it is restarted from the new spec, in the new directory.
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(filepath.Join(to.Dir, "starts"))
+		return strings.Count(string(b), "\n") == 2
+	})
+	if err := rt.Stop(context.Background(), "demo", to.Dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// execed waits until pid runs the stand-in script (its command line is
+// empty for a moment after the start).
+func execed(t *testing.T, pid int) {
+	t.Helper()
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile("/proc/" + itoa(pid) + "/cmdline")
+		return strings.Contains(string(b), SpecFile)
+	})
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 20 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func drain(c chan string) {
+	for {
+		select {
+		case <-c:
+		default:
+			return
+		}
 	}
 }
 

@@ -67,6 +67,10 @@ type Config struct {
 	// SpotInterruptionRate is the chance per hour that a running Spot
 	// instance is reclaimed (chaos testing); zero never.
 	SpotInterruptionRate float64
+	// WarmControlPlanes is how many control planes of the default version
+	// berth keeps started ahead of time, so that a new cluster is ACTIVE
+	// at once; 0 turns them off.
+	WarmControlPlanes int
 }
 
 // Validate checks the configuration a user gave.
@@ -183,7 +187,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	ctl, err = clusterctl.New(clusterctl.Config{
 		Clusters: clusters, Runtime: rt, Changes: st, DataDir: dataDir, Ports: cfg.Ports,
-		Logger: log.With("component", "cluster-controller"),
+		WarmSpares: cfg.WarmControlPlanes,
+		Logger:     log.With("component", "cluster-controller"),
 	})
 	if err != nil {
 		return err

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -288,4 +291,48 @@ func (d *daemon) controlPlanePID(name string) (int, bool) {
 func alive(pid int) bool {
 	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	return err == nil && !strings.Contains(string(st), ") Z ")
+}
+
+// waitWarm waits until the daemon has a warm control plane that answers
+// /readyz (--warm-control-planes), for at most a minute.
+func (d *daemon) waitWarm(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if d.warmReady() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("no warm control plane became ready within a minute")
+}
+
+func (d *daemon) warmReady() bool {
+	entries, _ := os.ReadDir(filepath.Join(d.dataDir, "spares"))
+	for _, e := range entries {
+		dir := filepath.Join(d.dataDir, "spares", e.Name())
+		raw, err := os.ReadFile(filepath.Join(dir, "controlplane.json"))
+		if err != nil {
+			continue
+		}
+		var spec struct {
+			Port int `json:"apiServerPort"`
+		}
+		ca, err := os.ReadFile(filepath.Join(dir, "pki", "ca.crt"))
+		if json.Unmarshal(raw, &spec) != nil || err != nil {
+			continue
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca)
+		c := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		resp, err := c.Get("https://127.0.0.1:" + strconv.Itoa(spec.Port) + "/readyz")
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return true
+		}
+	}
+	return false
 }

@@ -52,33 +52,16 @@ func admin(name, server string, caPEM, certPEM, keyPEM []byte) ([]byte, error) {
 
 // ForComponent returns a kubeconfig for a control-plane component, such as
 // kube-controller-manager or kube-scheduler, that reaches the API server at
-// server with the client certificate in certFile and its key in keyFile,
-// trusting the CA certificate in caFile. It refers to the files by name;
-// clientcmd resolves relative names against the directory of the kubeconfig
-// file, so pass absolute ones unless that is meant. The cluster, user and
+// server with the client certificate certPEM and its key keyPEM, trusting
+// the CA certificate caPEM. All three are embedded, so the kubeconfig stays
+// valid wherever its cluster's directory moves. The cluster, user and
 // context are named "default".
-func ForComponent(server, caFile, certFile, keyFile string) ([]byte, error) {
-	out, err := forComponent(server, caFile, certFile, keyFile)
+func ForComponent(server string, caPEM, certPEM, keyPEM []byte) ([]byte, error) {
+	out, err := admin(componentName, server, caPEM, certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("building component kubeconfig for %s: %w", server, err)
 	}
 	return out, nil
-}
-
-func forComponent(server, caFile, certFile, keyFile string) ([]byte, error) {
-	if err := checkServer(server); err != nil {
-		return nil, err
-	}
-	if caFile == "" || certFile == "" || keyFile == "" {
-		return nil, errors.New("CA, certificate and key file names are required")
-	}
-	return write(componentName, &clientcmdapi.Cluster{
-		Server:               server,
-		CertificateAuthority: caFile,
-	}, &clientcmdapi.AuthInfo{
-		ClientCertificate: certFile,
-		ClientKey:         keyFile,
-	})
 }
 
 // write encodes a kubeconfig with one cluster, one user and one current

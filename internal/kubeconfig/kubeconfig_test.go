@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"k8s.io/client-go/rest"
@@ -157,17 +156,11 @@ func TestAdminIssuedCert(t *testing.T) {
 func TestForComponent(t *testing.T) {
 	p := generate(t)
 	srv := apiServer(t, p)
-	out, err := ForComponent(srv.URL, p.CACert, p.ControllerManagerCert, p.ControllerManagerKey)
+	out, err := ForComponent(srv.URL, read(t, p.CACert), read(t, p.ControllerManagerCert), read(t, p.ControllerManagerKey))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The control plane writes the file next to the PKI and passes it
-	// with --kubeconfig.
-	name := filepath.Join(p.Dir, "controller-manager.kubeconfig")
-	if err := os.WriteFile(name, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := clientcmd.LoadFromFile(name)
+	cfg, err := clientcmd.Load(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,11 +172,8 @@ func TestForComponent(t *testing.T) {
 		t.Errorf("host %q, want %q", restCfg.Host, srv.URL)
 	}
 	tc := restCfg.TLSClientConfig
-	if tc.CAFile != p.CACert || tc.CertFile != p.ControllerManagerCert || tc.KeyFile != p.ControllerManagerKey {
-		t.Errorf("files %q %q %q", tc.CAFile, tc.CertFile, tc.KeyFile)
-	}
-	if len(tc.CAData) != 0 || len(tc.CertData) != 0 || len(tc.KeyData) != 0 {
-		t.Error("embedded data in a component kubeconfig")
+	if tc.CAFile != "" || tc.CertFile != "" || tc.KeyFile != "" {
+		t.Errorf("a component kubeconfig refers to files %q %q %q", tc.CAFile, tc.CertFile, tc.KeyFile)
 	}
 	if got := whoAmI(t, restCfg); got != "system:kube-controller-manager" {
 		t.Errorf("server saw %q, want system:kube-controller-manager", got)
@@ -207,10 +197,10 @@ func TestInvalidInput(t *testing.T) {
 		}},
 		{"admin with arguments swapped", func() ([]byte, error) { return Admin("demo", "https://127.0.0.1:6443", caPEM, keyPEM, certPEM) }},
 		{"component without key", func() ([]byte, error) {
-			return ForComponent("https://127.0.0.1:6443", p.CACert, p.SchedulerCert, "")
+			return ForComponent("https://127.0.0.1:6443", caPEM, read(t, p.SchedulerCert), nil)
 		}},
 		{"component with relative server", func() ([]byte, error) {
-			return ForComponent("127.0.0.1:6443", p.CACert, p.SchedulerCert, p.SchedulerKey)
+			return ForComponent("127.0.0.1:6443", caPEM, read(t, p.SchedulerCert), otherKey)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

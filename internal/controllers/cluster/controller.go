@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
@@ -48,13 +49,22 @@ type Config struct {
 	Resync time.Duration
 	// Workers is the number of clusters reconciled at once (default 4).
 	Workers int
+	// WarmSpares is how many control planes of the default version the
+	// controller keeps started ahead of time for new clusters (see
+	// spares.go); 0 turns them off. It needs a Runtime that is an Adopter.
+	WarmSpares int
 }
 
 // Controller reconciles clusters.
 type Controller struct {
-	cfg   Config
-	log   *slog.Logger
-	queue workqueue.TypedRateLimitingInterface[string]
+	cfg    Config
+	log    *slog.Logger
+	queue  workqueue.TypedRateLimitingInterface[string]
+	spares *spares // nil without warm spares
+	// portsMu is held from choosing a control plane's ports until they
+	// are recorded (in the cluster's record or the spares' list), so that
+	// two control planes never pick the same ones.
+	portsMu sync.Mutex
 }
 
 var _ Runtime = (*controlplane.ProcessRuntime)(nil)
@@ -79,12 +89,31 @@ func New(cfg Config) (*Controller, error) {
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, 30*time.Second),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "clusters"})
-	return &Controller{cfg: cfg, log: cfg.Logger, queue: q}, nil
+	c := &Controller{cfg: cfg, log: cfg.Logger, queue: q}
+	if cfg.WarmSpares < 0 {
+		return nil, errors.New("cluster controller: WarmSpares is negative")
+	}
+	if cfg.WarmSpares > 0 {
+		rt, ok := cfg.Runtime.(Adopter)
+		if !ok {
+			return nil, errors.New("cluster controller: warm spares need a runtime that can adopt control planes")
+		}
+		c.spares = newSpares(c, rt, cfg.WarmSpares)
+	}
+	return c, nil
 }
 
 // Enqueue asks for a cluster to be reconciled (the runtime calls it on
-// status changes).
-func (c *Controller) Enqueue(name string) { c.queue.Add(name) }
+// status changes; a spare's changes go to the spares).
+func (c *Controller) Enqueue(name string) {
+	if isSpare(name) {
+		if c.spares != nil {
+			c.spares.notify()
+		}
+		return
+	}
+	c.queue.Add(name)
+}
 
 // ClusterDir is the directory of one cluster's files.
 func ClusterDir(dataDir, name string) string { return filepath.Join(dataDir, "clusters", name) }
@@ -97,6 +126,9 @@ func (c *Controller) Start(ctx context.Context) error {
 	}
 	defer c.queue.ShutDown()
 	c.enqueueAll(ctx)
+	if c.spares != nil {
+		go c.spares.run(ctx)
+	}
 	for i := 0; i < c.cfg.Workers; i++ {
 		go reconcile.Work(ctx, c.queue, c.reconcile, c.log, "cluster")
 	}
@@ -185,13 +217,29 @@ func (c *Controller) reconcile(ctx context.Context, name string) error {
 	return c.report(ctx, cl, inflight, target, st)
 }
 
-// provision assigns ports, writes the PKI and records the endpoint.
+// provision gives a new cluster a control plane: a warm spare when one
+// fits, else its own ports and PKI; then it records the endpoint.
 func (c *Controller) provision(ctx context.Context, cl *clustersvc.Cluster, dir string) (*clustersvc.Cluster, error) {
+	c.portsMu.Lock()
+	defer c.portsMu.Unlock()
+	ports := []int{cl.Runtime.APIServerPort, cl.Runtime.EtcdClientPort, cl.Runtime.EtcdPeerPort}
+	if c.spares != nil && ports[0] == 0 {
+		// Whatever is in dir was left by a provision that did not get
+		// as far as the record: nothing refers to it.
+		if _, err := os.Stat(dir); err == nil {
+			if err := c.remove(ctx, cl.Name, dir); err != nil {
+				return nil, err
+			}
+		}
+		if sp, ok := c.spares.claim(cl, dir); ok {
+			s := sp.spec
+			return c.record(ctx, cl.Name, []int{s.APIServerPort, s.EtcdClientPort, s.EtcdPeerPort}, dir, sp.issuerID)
+		}
+	}
 	used, err := c.usedPorts(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ports := []int{cl.Runtime.APIServerPort, cl.Runtime.EtcdClientPort, cl.Runtime.EtcdPeerPort}
 	if ports[0] == 0 {
 		if ports, err = controlplane.FreePorts(3, used, c.cfg.Ports); err != nil {
 			return nil, err
@@ -204,21 +252,30 @@ func (c *Controller) provision(ctx context.Context, cl *clustersvc.Cluster, dir 
 	if err != nil {
 		return nil, err
 	}
-	paths, err := pki.Generate(filepath.Join(dir, "pki"), pki.Options{ClusterName: cl.Name, ServiceIP: svcIP.AsSlice()})
-	if err != nil {
+	if _, err := pki.Generate(filepath.Join(dir, "pki"), pki.Options{ClusterName: cl.Name, ServiceIP: svcIP.AsSlice()}); err != nil {
 		return nil, fmt.Errorf("writing the PKI of %s: %w", cl.Name, err)
 	}
-	caPEM, err := os.ReadFile(paths.CACert)
+	return c.record(ctx, cl.Name, ports, dir, "")
+}
+
+// record writes a provisioned control plane into the cluster's record:
+// ports, endpoint, CA and, for a spare, the OIDC issuer id its
+// kube-apiserver was started with.
+func (c *Controller) record(ctx context.Context, name string, ports []int, dir, issuerID string) (*clustersvc.Cluster, error) {
+	caPEM, err := os.ReadFile(pki.PathsFor(filepath.Join(dir, "pki")).CACert)
 	if err != nil {
 		return nil, err
 	}
-	return c.cfg.Clusters.Mutate(ctx, cl.Name, func(m *clustersvc.Cluster) ([]store.Op, error) {
+	return c.cfg.Clusters.Mutate(ctx, name, func(m *clustersvc.Cluster) ([]store.Op, error) {
 		if m.Status == clustersvc.StatusDeleting {
 			return nil, fmt.Errorf("cluster %s is being deleted", m.Name)
 		}
 		m.Runtime.APIServerPort, m.Runtime.EtcdClientPort, m.Runtime.EtcdPeerPort = ports[0], ports[1], ports[2]
 		m.Runtime.Endpoint = "https://127.0.0.1:" + strconv.Itoa(ports[0])
 		m.Runtime.CAData = base64.StdEncoding.EncodeToString(caPEM)
+		if issuerID != "" {
+			m.OIDCIssuerID = issuerID
+		}
 		return nil, nil
 	})
 }
@@ -229,6 +286,11 @@ func (c *Controller) usedPorts(ctx context.Context) (map[int]bool, error) {
 		return nil, err
 	}
 	used := map[int]bool{}
+	if c.spares != nil {
+		for _, p := range c.spares.ports() {
+			used[p] = true
+		}
+	}
 	for _, n := range names {
 		other, _, err := c.cfg.Clusters.Get(ctx, n)
 		if err != nil {

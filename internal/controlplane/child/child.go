@@ -12,6 +12,9 @@ import (
 	"net/http"
 	_ "net/http/pprof" // served only when BERTH_CONTROLPLANE_PPROF is set
 	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"sync"
 
 	"github.com/berthproject/berth/internal/controlplane"
 	"github.com/berthproject/berth/internal/controlplane/components"
@@ -21,6 +24,12 @@ import (
 func Run(ctx context.Context, specPath string, log *slog.Logger) error {
 	spec, err := controlplane.ReadSpec(specPath)
 	if err != nil {
+		return err
+	}
+	// The control plane works in the directory of its spec (the daemon
+	// passes a path relative to it), not in spec.Dir, which the daemon may
+	// rename from under it (controlplane.ProcessRuntime.Adopt).
+	if err := os.Chdir(filepath.Dir(specPath)); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -37,9 +46,23 @@ func Run(ctx context.Context, specPath string, log *slog.Logger) error {
 		}
 		go func() { log.Warn("pprof server stopped", "err", http.ListenAndServe(addr, nil)) }()
 	}
+	var stopProfile func()
+	if file := os.Getenv("BERTH_CONTROLPLANE_CPUPROFILE"); file != "" {
+		// A profiling aid for berth's developers: a CPU profile of the
+		// control plane's start, written once kube-apiserver is ready.
+		f, err := os.Create(file)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		stopProfile = sync.OnceFunc(func() { pprof.StopCPUProfile(); _ = f.Close() })
+		defer stopProfile()
+	}
 	cfg := components.Config{
 		ClusterName:          spec.Name,
-		Dir:                  spec.Dir,
+		Dir:                  ".",
 		KubernetesVersion:    spec.Version,
 		APIServerPort:        spec.APIServerPort,
 		EtcdClientPort:       spec.EtcdClientPort,
@@ -48,7 +71,12 @@ func Run(ctx context.Context, specPath string, log *slog.Logger) error {
 		ServiceAccountIssuer: spec.ServiceAccountIssuer,
 		Logger:               log,
 	}
-	err = components.Run(ctx, cfg, func() { log.Info("control plane ready", "cluster", spec.Name, "version", spec.Version) })
+	err = components.Run(ctx, cfg, func() {
+		log.Info("control plane ready", "cluster", spec.Name, "version", spec.Version)
+		if stopProfile != nil {
+			stopProfile()
+		}
+	})
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("control plane %s: %w", spec.Name, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
-	"path/filepath"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/util/version"
@@ -23,9 +22,11 @@ type Config struct {
 	// ClusterName names the cluster in logs, in etcd and in
 	// kube-controller-manager's --cluster-name.
 	ClusterName string
-	// Dir is the cluster's data directory, an absolute path. The PKI is
-	// read from Dir/pki; etcd keeps its data in Dir/etcd; Run writes
-	// kubeconfig files and logs below Dir (see the package doc).
+	// Dir is the cluster's data directory. The PKI is read from Dir/pki;
+	// etcd keeps its data in Dir/etcd; Run writes kubeconfig files and
+	// logs below Dir (see the package doc). A relative Dir is relative to
+	// the working directory, and the directory may then be renamed while
+	// the control plane runs: no component keeps an absolute path to it.
 	Dir string
 	// KubernetesVersion is the minor the cluster serves, "1.37". A minor
 	// older than the compiled-in Kubernetes is served through
@@ -72,8 +73,8 @@ func (c Config) Validate() error {
 	if c.ClusterName == "" {
 		errs = append(errs, errors.New("cluster name is empty"))
 	}
-	if !filepath.IsAbs(c.Dir) {
-		errs = append(errs, fmt.Errorf("data dir %q is not an absolute path", c.Dir))
+	if c.Dir == "" {
+		errs = append(errs, errors.New("data dir is empty"))
 	}
 	if !slices.Contains(SupportedVersions(), c.KubernetesVersion) {
 		errs = append(errs, fmt.Errorf("kubernetes version %q is not one of %v", c.KubernetesVersion, SupportedVersions()))

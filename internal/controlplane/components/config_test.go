@@ -34,7 +34,7 @@ func TestConfigValidate(t *testing.T) {
 		{"oldest emulated version", func(c *Config) { c.KubernetesVersion = SupportedVersions()[len(SupportedVersions())-1] }, ""},
 		{"IPv6 service CIDR", func(c *Config) { c.ServiceCIDR = "fd00:10:100::/108" }, ""},
 		{"no name", func(c *Config) { c.ClusterName = "" }, "cluster name"},
-		{"relative dir", func(c *Config) { c.Dir = "clusters/demo" }, "absolute"},
+		{"no dir", func(c *Config) { c.Dir = "" }, "data dir is empty"},
 		{"version too old", func(c *Config) { c.KubernetesVersion = olderThanSupported() }, "kubernetes version"},
 		{"version with patch", func(c *Config) { c.KubernetesVersion += ".2" }, "kubernetes version"},
 		{"port zero", func(c *Config) { c.EtcdPeerPort = 0 }, "etcd peer port 0"},

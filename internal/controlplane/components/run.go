@@ -185,7 +185,15 @@ func checkPKI(p pki.Paths) error {
 }
 
 func writeKubeconfig(file, server, caFile, certFile, keyFile string) error {
-	b, err := kubeconfig.ForComponent(server, caFile, certFile, keyFile)
+	var pems [3][]byte
+	for i, f := range []string{caFile, certFile, keyFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", file, err)
+		}
+		pems[i] = b
+	}
+	b, err := kubeconfig.ForComponent(server, pems[0], pems[1], pems[2])
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", file, err)
 	}
