@@ -49,6 +49,10 @@ type NodeSpec struct {
 	// KubeletVersion is reported in node status; empty means the
 	// Cluster's ClusterConfig.KubeletVersion.
 	KubeletVersion string
+	// PodsUseNodeIP gives every pod of the node the node's own address,
+	// as on a Fargate node, whose one pod owns the node's network
+	// interface.
+	PodsUseNodeIP bool
 }
 
 func (s NodeSpec) validate() error {

@@ -87,7 +87,7 @@ func (c *Cluster) syncPod(ctx context.Context, key string) (time.Duration, error
 // startPod gives the pod an IP and reports it Running and Ready.
 func (c *Cluster) startPod(ctx context.Context, n *node, pod *corev1.Pod, now time.Time) error {
 	ip := n.spec.InternalIP.String()
-	if !pod.Spec.HostNetwork {
+	if !pod.Spec.HostNetwork && !n.spec.PodsUseNodeIP {
 		a, err := c.ips.Allocate(podOwner(pod), n.spec.Subnet)
 		if err != nil {
 			return err

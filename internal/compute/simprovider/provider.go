@@ -242,10 +242,25 @@ func (p *Provider) Admin(ctx context.Context, cluster string) (kubernetes.Interf
 	return sc.admin, nil
 }
 
-// Forget stops the simulation of a cluster (deleted, or gone).
+// Sim returns the running simulation of a cluster whose control plane
+// runs, starting it if needed, for nodes that are not instances (Fargate).
+func (p *Provider) Sim(ctx context.Context, cluster string) (*sim.Cluster, error) {
+	sc, err := p.cluster(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	return sc.sim, nil
+}
+
+// Forget stops the simulation of a cluster (deleted, or gone) once it
+// simulates no node: nodes that are not instances (Fargate) keep it.
 func (p *Provider) Forget(cluster string) {
 	p.mu.Lock()
 	sc := p.clusters[cluster]
+	if c := sc.started(); c != nil && len(c.Nodes()) > 0 {
+		p.mu.Unlock()
+		return
+	}
 	delete(p.clusters, cluster)
 	p.mu.Unlock()
 	if sc != nil && sc.cancel != nil {
