@@ -43,6 +43,10 @@ type Config struct {
 	// groups lag its version, and DescribeUpdate and ListUpdates check
 	// the nodegroupName they are given against it.
 	Nodegroups func(ctx context.Context, cluster string) ([]NodegroupRef, error)
+	// FargateProfiles lists the names of the Fargate profiles of a
+	// cluster, in any status (fargate.AttachedIn); nil means a cluster
+	// never has any. Delete refuses a cluster that has profiles.
+	FargateProfiles func(ctx context.Context, cluster string) ([]string, error)
 }
 
 // NodegroupRef is what the cluster service knows of a managed node group.
@@ -71,6 +75,23 @@ func New(cfg Config) (*Service, error) {
 		cfg.Now = time.Now
 	}
 	return &Service{cfg: cfg}, nil
+}
+
+// Names lists every cluster name, all pages of them.
+func (s *Service) Names(ctx context.Context) ([]string, error) {
+	var all []string
+	token := ""
+	for {
+		names, next, err := s.List(ctx, 100, token)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, names...)
+		if next == "" {
+			return all, nil
+		}
+		token = next
+	}
 }
 
 // Region is the region the service serves.
@@ -511,6 +532,15 @@ func (s *Service) Delete(ctx context.Context, name string) (*Cluster, error) {
 		}
 		if len(ngs) > 0 {
 			return nil, apierror.New(apierror.ResourceInUse, "Cluster has nodegroups attached").With("clusterName", name).With("nodegroupName", ngs[0].Name)
+		}
+		if s.cfg.FargateProfiles != nil {
+			fps, err := s.cfg.FargateProfiles(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			if len(fps) > 0 {
+				return nil, apierror.New(apierror.ResourceInUse, "Cluster has Fargate Profiles in ACTIVE/CREATING state").With("clusterName", name)
+			}
 		}
 		for _, u := range updates {
 			if u.Status == UpdateInProgress {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/cluster"
+	"github.com/berthproject/berth/internal/fargate"
 	"github.com/berthproject/berth/internal/nodegroup"
 )
 
@@ -310,11 +311,12 @@ func (h *Handler) describeClusterVersions(q *request) {
 }
 
 // taggable is the resource a tagging ARN names: a cluster, or a node
-// group of one.
+// group or Fargate profile of one.
 type taggable struct {
 	arn       string
 	cluster   string
 	nodegroup string
+	fargate   string
 }
 
 // resolveARN resolves a taggable ARN.
@@ -327,6 +329,14 @@ func (h *Handler) resolveARN(arn string) (taggable, error) {
 			parts := strings.Split(rest, "/")
 			if len(parts) == 3 && !slices.Contains(parts, "") {
 				return taggable{arn: arn, cluster: parts[0], nodegroup: parts[1]}, nil
+			}
+		}
+	}
+	if h.cfg.Fargate != nil {
+		if rest, ok := strings.CutPrefix(arn, h.cfg.Fargate.ARNPrefix()); ok {
+			parts := strings.Split(rest, "/")
+			if len(parts) == 3 && !slices.Contains(parts, "") {
+				return taggable{arn: arn, cluster: parts[0], fargate: parts[1]}, nil
 			}
 		}
 	}
@@ -349,6 +359,20 @@ func (h *Handler) nodegroup(ctx context.Context, t taggable) (*nodegroup.Nodegro
 	return ng, nil
 }
 
+// fargateProfile returns the Fargate profile a profile ARN names; the
+// ARN's id must be the profile's (not that of a deleted profile of the
+// same name).
+func (h *Handler) fargateProfile(ctx context.Context, t taggable) (*fargate.Profile, error) {
+	p, _, err := h.cfg.Fargate.Get(ctx, t.cluster, t.fargate)
+	if err != nil {
+		return nil, notFoundAsTagError(err, t.arn)
+	}
+	if p.ARN != t.arn {
+		return nil, apierror.New(apierror.NotFound, "Resource not found: %s", t.arn)
+	}
+	return p, nil
+}
+
 func (h *Handler) tagResource(q *request, arn string) {
 	var in tagResourceRequest
 	if err := decode(q, &in); err != nil {
@@ -361,6 +385,10 @@ func (h *Handler) tagResource(q *request, arn string) {
 	case t.nodegroup != "":
 		if _, err = h.nodegroup(q.ctx, t); err == nil {
 			err = notFoundAsTagError(h.cfg.Nodegroups.Tag(q.ctx, t.cluster, t.nodegroup, in.Tags), arn)
+		}
+	case t.fargate != "":
+		if _, err = h.fargateProfile(q.ctx, t); err == nil {
+			err = notFoundAsTagError(h.cfg.Fargate.Tag(q.ctx, t.cluster, t.fargate, in.Tags), arn)
 		}
 	default:
 		err = notFoundAsTagError(h.cfg.Clusters.Tag(q.ctx, t.cluster, in.Tags), arn)
@@ -379,6 +407,10 @@ func (h *Handler) untagResource(q *request, arn string) {
 	case t.nodegroup != "":
 		if _, err = h.nodegroup(q.ctx, t); err == nil {
 			err = notFoundAsTagError(h.cfg.Nodegroups.Untag(q.ctx, t.cluster, t.nodegroup, q.query["tagKeys"]), arn)
+		}
+	case t.fargate != "":
+		if _, err = h.fargateProfile(q.ctx, t); err == nil {
+			err = notFoundAsTagError(h.cfg.Fargate.Untag(q.ctx, t.cluster, t.fargate, q.query["tagKeys"]), arn)
 		}
 	default:
 		err = notFoundAsTagError(h.cfg.Clusters.Untag(q.ctx, t.cluster, q.query["tagKeys"]), arn)
@@ -399,6 +431,11 @@ func (h *Handler) listTags(q *request, arn string) {
 		var ng *nodegroup.Nodegroup
 		if ng, err = h.nodegroup(q.ctx, t); err == nil {
 			tags = ng.Tags
+		}
+	case t.fargate != "":
+		var p *fargate.Profile
+		if p, err = h.fargateProfile(q.ctx, t); err == nil {
+			tags = p.Tags
 		}
 	default:
 		var c *cluster.Cluster

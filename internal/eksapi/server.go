@@ -19,6 +19,7 @@ import (
 
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/cluster"
+	"github.com/berthproject/berth/internal/fargate"
 	"github.com/berthproject/berth/internal/nodegroup"
 	"github.com/berthproject/berth/internal/sigv4"
 	"github.com/berthproject/berth/internal/store"
@@ -40,14 +41,18 @@ type Config struct {
 	// Nodegroups serves the managed node group operations; nil leaves
 	// them unimplemented.
 	Nodegroups *nodegroup.Service
-	Auth       Authenticator
-	Changes    Watcher
-	// DescribeHold is how long DescribeCluster and DescribeNodegroup may
-	// wait, for a resource in a transitional state (CREATING, UPDATING,
-	// DELETING), for that state to end before they answer. EKS waiters
-	// poll every 30 s; holding lets `aws eks wait cluster-active` or
-	// `nodegroup-active` return as soon as the resource is ready. Zero
-	// disables it.
+	// Fargate serves the Fargate profile operations; nil leaves them
+	// unimplemented.
+	Fargate *fargate.Service
+	Auth    Authenticator
+	Changes Watcher
+	// DescribeHold is how long DescribeCluster, DescribeNodegroup and
+	// DescribeFargateProfile may wait, for a resource in a transitional
+	// state (CREATING, UPDATING, DELETING), for that state to end before
+	// they answer. EKS waiters poll every 10 to 30 s; holding lets `aws
+	// eks wait cluster-active`, `nodegroup-active` or
+	// `fargate-profile-active` return as soon as the resource is ready.
+	// Zero disables it.
 	DescribeHold time.Duration
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
@@ -140,6 +145,7 @@ func splitPath(escaped string) ([]string, error) {
 func (h *Handler) route(q *request) {
 	m, s := q.r.Method, q.segs
 	ng := h.cfg.Nodegroups != nil
+	fp := h.cfg.Fargate != nil
 	switch {
 	case len(s) == 1 && s[0] == "clusters" && m == http.MethodPost:
 		h.createCluster(q)
@@ -175,6 +181,14 @@ func (h *Handler) route(q *request) {
 		h.updateNodegroupConfig(q, s[1], s[3])
 	case ng && len(s) == 5 && s[0] == "clusters" && s[2] == "node-groups" && s[4] == "update-version" && m == http.MethodPost:
 		h.updateNodegroupVersion(q, s[1], s[3])
+	case fp && len(s) == 3 && s[0] == "clusters" && s[2] == "fargate-profiles" && m == http.MethodPost:
+		h.createFargateProfile(q, s[1])
+	case fp && len(s) == 3 && s[0] == "clusters" && s[2] == "fargate-profiles" && m == http.MethodGet:
+		h.listFargateProfiles(q, s[1])
+	case fp && len(s) == 4 && s[0] == "clusters" && s[2] == "fargate-profiles" && m == http.MethodGet:
+		h.describeFargateProfile(q, s[1], s[3])
+	case fp && len(s) == 4 && s[0] == "clusters" && s[2] == "fargate-profiles" && m == http.MethodDelete:
+		h.deleteFargateProfile(q, s[1], s[3])
 	default:
 		writeWire(q.w, http.StatusNotFound, "UnknownOperationException",
 			fmt.Sprintf("berth does not implement %s %s.", m, q.r.URL.Path), nil)
