@@ -25,12 +25,14 @@ import (
 	"github.com/berthproject/berth/internal/compute/simprovider"
 	clusterctl "github.com/berthproject/berth/internal/controllers/cluster"
 	computectl "github.com/berthproject/berth/internal/controllers/compute"
+	fargatectl "github.com/berthproject/berth/internal/controllers/fargate"
 	nodegroupctl "github.com/berthproject/berth/internal/controllers/nodegroup"
 	"github.com/berthproject/berth/internal/controlplane"
 	"github.com/berthproject/berth/internal/credentials"
 	"github.com/berthproject/berth/internal/drain"
 	"github.com/berthproject/berth/internal/ec2api"
 	"github.com/berthproject/berth/internal/eksapi"
+	"github.com/berthproject/berth/internal/fargate"
 	"github.com/berthproject/berth/internal/nodegroup"
 	"github.com/berthproject/berth/internal/sigv4"
 	"github.com/berthproject/berth/internal/store"
@@ -156,8 +158,13 @@ func Run(ctx context.Context, cfg Config) error {
 	catalog := versions.Builtin(cfg.BinaryPatch).Only(cfg.Versions)
 	clusters, err := cluster.New(cluster.Config{
 		Store: st, Network: network, Versions: catalog, Account: cfg.Account, Region: cfg.Region,
-		Nodegroups: nodegroup.Attached(st),
+		Nodegroups:      nodegroup.Attached(st),
+		FargateProfiles: fargate.AttachedIn(st),
 	})
+	if err != nil {
+		return err
+	}
+	profiles, err := fargate.New(fargate.Config{Store: st, Clusters: clusters, Network: network, Account: cfg.Account, Region: cfg.Region})
 	if err != nil {
 		return err
 	}
@@ -194,7 +201,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	api, err := eksapi.New(eksapi.Config{
-		Clusters: clusters, Nodegroups: nodegroups, Auth: verifier, Changes: st, DescribeHold: cfg.DescribeHold,
+		Clusters: clusters, Nodegroups: nodegroups, Fargate: profiles, Auth: verifier, Changes: st, DescribeHold: cfg.DescribeHold,
 		Logger: log.With("component", "eksapi"),
 	})
 	if err != nil {
@@ -235,15 +242,18 @@ func Run(ctx context.Context, cfg Config) error {
 		rc.QPS, rc.Burst = 200, 400
 		return rc, nil
 	}
+	// Simulated kubelets report the patch release of their minor, as EKS
+	// AMIs and Fargate do.
+	kubeletVersion := func(minor string) string {
+		if v, ok := catalog.Get(minor); ok {
+			return "v" + v.PatchVersion + "-eks-berth"
+		}
+		return "v" + minor + ".0-eks-berth"
+	}
 	provider, err := simprovider.New(ctx, simprovider.Config{
 		Access: access, IPs: ips, Network: network, Region: cfg.Region,
-		KubeletVersion: func(minor string) string {
-			if v, ok := catalog.Get(minor); ok {
-				return "v" + v.PatchVersion + "-eks-berth"
-			}
-			return "v" + minor + ".0-eks-berth"
-		},
-		Logger: log.With("component", "simulated-nodes"),
+		KubeletVersion: kubeletVersion,
+		Logger:         log.With("component", "simulated-nodes"),
 	})
 	if err != nil {
 		return err
@@ -265,6 +275,25 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	webhook, err := fargatectl.NewWebhook(filepath.Join(dataDir, "webhooks"), profiles, log.With("component", "fargate-webhook"))
+	if err != nil {
+		return err
+	}
+	fargateCtl, err := fargatectl.New(fargatectl.Config{
+		Profiles: profiles, Sims: provider, Changes: st, Webhook: webhook, IPs: ips, Network: network, Region: cfg.Region,
+		Clusters: clusters.Names,
+		KubeletVersion: func(ctx context.Context, name string) string {
+			cl, _, err := clusters.Get(ctx, name)
+			if err != nil {
+				return ""
+			}
+			return kubeletVersion(cl.Version)
+		},
+		Logger: log.With("component", "fargate-controller"),
+	})
+	if err != nil {
+		return err
+	}
 	front := &gateway{eks: api, ec2: ec2, ec2Auth: ec2Auth, maxBody: 1 << 20}
 	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 
@@ -272,7 +301,7 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("berth serving", "endpoint", endpoint, "data-dir", dataDir, "region", cfg.Region, "account", cfg.Account)
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 8)
+	errc := make(chan error, 16)
 	run := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -287,6 +316,11 @@ func Run(ctx context.Context, cfg Config) error {
 	run("cluster controller", func() error { return ctl.Start(ctx) })
 	run("compute controller", func() error { return computeCtl.Start(ctx) })
 	run("node group controller", func() error { return ngCtl.Start(ctx) })
+	run("fargate webhook", func() error { return webhook.Serve(ctx) })
+	run("fargate controller", func() error {
+		defer fargateCtl.Stop()
+		return fargateCtl.Start(ctx)
+	})
 	run("api server", func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err

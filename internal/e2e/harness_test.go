@@ -213,12 +213,8 @@ func (d *daemon) eks(t testing.TB) *eks.Client {
 // subnets lists subnet ids from the banner berth printed.
 func (d *daemon) subnets(t testing.TB) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(d.dataDir, "daemon.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc := bufio.NewScanner(strings.NewReader(d.banner(t)))
 	zones := map[string]bool{}
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -291,6 +287,16 @@ func (d *daemon) controlPlanePID(name string) (int, bool) {
 func alive(pid int) bool {
 	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	return err == nil && !strings.Contains(string(st), ") Z ")
+}
+
+// banner is what the daemon printed (its log holds the banner).
+func (d *daemon) banner(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(d.dataDir, "daemon.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // waitWarm waits until the daemon has a warm control plane that answers

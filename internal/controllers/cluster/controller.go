@@ -132,29 +132,18 @@ func (c *Controller) Start(ctx context.Context) error {
 	for i := 0; i < c.cfg.Workers; i++ {
 		go reconcile.Work(ctx, c.queue, c.reconcile, c.log, "cluster")
 	}
-	resync := time.NewTicker(c.cfg.Resync)
-	defer resync.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-events:
-			if !ok {
-				return nil
-			}
-			if ev.Kind == clustersvc.KindCluster {
-				c.queue.Add(ev.Key)
-			}
-		case <-resync.C:
-			c.enqueueAll(ctx)
+	reconcile.Feed(ctx, events, c.cfg.Resync, func(ev store.Event) {
+		if ev.Kind == clustersvc.KindCluster {
+			c.queue.Add(ev.Key)
 		}
-	}
+	}, func() { c.enqueueAll(ctx) })
+	return nil
 }
 
 // enqueueAll queues every stored cluster and every cluster directory (so
 // the files of clusters that are gone get removed).
 func (c *Controller) enqueueAll(ctx context.Context) {
-	names, err := c.allNames(ctx)
+	names, err := c.cfg.Clusters.Names(ctx)
 	if err != nil {
 		c.log.Warn("listing clusters", "err", err)
 	}
@@ -281,7 +270,7 @@ func (c *Controller) record(ctx context.Context, name string, ports []int, dir, 
 }
 
 func (c *Controller) usedPorts(ctx context.Context) (map[int]bool, error) {
-	names, err := c.allNames(ctx)
+	names, err := c.cfg.Clusters.Names(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -301,23 +290,6 @@ func (c *Controller) usedPorts(ctx context.Context) (map[int]bool, error) {
 		used[other.Runtime.EtcdPeerPort] = true
 	}
 	return used, nil
-}
-
-// allNames returns the names of every stored cluster, all pages of them.
-func (c *Controller) allNames(ctx context.Context) ([]string, error) {
-	var all []string
-	token := ""
-	for {
-		names, next, err := c.cfg.Clusters.List(ctx, 100, token)
-		if err != nil {
-			return all, err
-		}
-		all = append(all, names...)
-		if next == "" {
-			return all, nil
-		}
-		token = next
-	}
 }
 
 func firstServiceIP(cidr string) (netip.Addr, error) {

@@ -93,34 +93,23 @@ func (c *Controller) Start(ctx context.Context) error {
 	for range 4 {
 		go reconcile.Work(ctx, c.queue, c.reconcile, c.log, "nodegroup")
 	}
-	resync := time.NewTicker(c.cfg.Resync)
-	defer resync.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-events:
-			if !ok {
-				return nil
+	reconcile.Feed(ctx, events, c.cfg.Resync, func(ev store.Event) {
+		switch ev.Kind {
+		case ngsvc.KindNodegroup:
+			c.queue.Add(ev.Key)
+		case compute.KindGroup:
+			if g, _, err := c.cfg.Compute.Group(ctx, ev.Key); err == nil && g.Nodegroup != "" {
+				c.queue.Add(ngsvc.Key(g.Cluster, g.Nodegroup))
 			}
-			switch ev.Kind {
-			case ngsvc.KindNodegroup:
-				c.queue.Add(ev.Key)
-			case compute.KindGroup:
-				if g, _, err := c.cfg.Compute.Group(ctx, ev.Key); err == nil && g.Nodegroup != "" {
-					c.queue.Add(ngsvc.Key(g.Cluster, g.Nodegroup))
-				}
-			case compute.KindInstance:
-				if in, _, err := c.cfg.Compute.Instance(ctx, ev.Key); err == nil && in.Group != "" {
-					if ng := in.Tags[compute.TagNodegroupName]; ng != "" {
-						c.queue.Add(ngsvc.Key(in.Cluster, ng))
-					}
+		case compute.KindInstance:
+			if in, _, err := c.cfg.Compute.Instance(ctx, ev.Key); err == nil && in.Group != "" {
+				if ng := in.Tags[compute.TagNodegroupName]; ng != "" {
+					c.queue.Add(ngsvc.Key(in.Cluster, ng))
 				}
 			}
-		case <-resync.C:
-			c.enqueueAll(ctx)
 		}
-	}
+	}, func() { c.enqueueAll(ctx) })
+	return nil
 }
 
 func (c *Controller) enqueueAll(ctx context.Context) {

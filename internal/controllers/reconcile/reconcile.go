@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/berthproject/berth/internal/store"
 )
 
 // RetryAfter is returned by a reconcile that is not finished but did
@@ -41,5 +43,26 @@ func Work(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], f
 			q.Forget(key)
 		}
 		q.Done(key)
+	}
+}
+
+// Feed drives a controller's queue until ctx is done or events closes:
+// each store event goes to onEvent (which queues the keys it touches), and
+// resync runs every interval (queueing every key, for what events miss).
+func Feed(ctx context.Context, events <-chan store.Event, interval time.Duration, onEvent func(store.Event), resync func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			onEvent(ev)
+		case <-t.C:
+			resync()
+		}
 	}
 }
