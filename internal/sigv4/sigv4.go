@@ -150,7 +150,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Re
 	}
 	if authz == "" {
 		if _, ok := queryParam(m.rawQuery, paramAlgorithm); ok {
-			return v.verifyPresigned(ctx, &m, body, MaxPresignExpires)
+			return v.verifyPresigned(ctx, &m, body, MaxPresignExpires, false)
 		}
 		return Result{}, newError(CodeMissingAuthenticationToken, msgMissingAuthToken)
 	}
@@ -167,6 +167,18 @@ func (v *Verifier) VerifyPresigned(ctx context.Context, method string, u *url.UR
 	if maxExpires <= 0 || maxExpires > MaxPresignExpires {
 		maxExpires = MaxPresignExpires
 	}
+	return v.presignedURL(ctx, method, u, header, maxExpires, false)
+}
+
+// VerifyPresignedWindow is VerifyPresigned with a validity of exactly
+// window from the signing time, whatever X-Amz-Expires says: the rule of
+// EKS bearer tokens, presigned GetCallerIdentity URLs that `aws eks
+// get-token` signs for 60 s and the cluster accepts for 15 minutes.
+func (v *Verifier) VerifyPresignedWindow(ctx context.Context, method string, u *url.URL, header http.Header, window time.Duration) (Result, error) {
+	return v.presignedURL(ctx, method, u, header, window, true)
+}
+
+func (v *Verifier) presignedURL(ctx context.Context, method string, u *url.URL, header http.Header, window time.Duration, fixed bool) (Result, error) {
 	m := message{method: method, path: u.EscapedPath(), rawQuery: u.RawQuery, host: hostWithoutDefaultPort(u), header: header}
 	if vs := header["Host"]; len(vs) > 0 {
 		m.host = vs[0]
@@ -174,7 +186,7 @@ func (v *Verifier) VerifyPresigned(ctx context.Context, method string, u *url.UR
 	if _, ok := queryParam(m.rawQuery, paramAlgorithm); !ok {
 		return Result{}, newError(CodeMissingAuthenticationToken, msgMissingAuthToken)
 	}
-	return v.verifyPresigned(ctx, &m, nil, maxExpires)
+	return v.verifyPresigned(ctx, &m, nil, window, fixed)
 }
 
 // signed is what a request claims about its own signature.
@@ -260,7 +272,7 @@ func (v *Verifier) verifyHeader(ctx context.Context, m *message, authz string, b
 	return v.check(ctx, m, &s, now, body, false)
 }
 
-func (v *Verifier) verifyPresigned(ctx context.Context, m *message, body []byte, maxExpires time.Duration) (Result, error) {
+func (v *Verifier) verifyPresigned(ctx context.Context, m *message, body []byte, maxExpires time.Duration, fixedWindow bool) (Result, error) {
 	q := parsePresignQuery(m.rawQuery)
 	if q.algorithm != algorithm {
 		return Result{}, newError(CodeMissingAuthenticationToken, msgMissingAuthToken)
@@ -295,6 +307,9 @@ func (v *Verifier) verifyPresigned(ctx context.Context, m *message, body []byte,
 			return Result{}, newError(CodeIncompleteSignature, "X-Amz-Expires must be less than a week (in seconds) that is 604800")
 		}
 		window = min(time.Duration(n)*time.Second, maxExpires)
+	}
+	if fixedWindow {
+		window = maxExpires
 	}
 	now := v.now()
 	if t.After(now.Add(v.maxSkew)) {

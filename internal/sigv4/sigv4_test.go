@@ -628,3 +628,26 @@ func TestConcurrentVerify(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyPresignedWindow checks EKS's token rule: valid for the window
+// from the signing time, whatever X-Amz-Expires says, and no longer.
+func TestVerifyPresignedWindow(t *testing.T) {
+	const stsURL = "https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Expires=60"
+	for _, tc := range []struct {
+		after time.Duration
+		ok    bool
+	}{{30 * time.Second, true}, {5 * time.Minute, true}, {15 * time.Minute, true}, {15*time.Minute + time.Second, false}} {
+		u, h := presign(t, stsURL, map[string]string{"x-k8s-aws-id": "demo"}, longTerm, "sts")
+		v := newVerifier(t, signTime.Add(tc.after), "sts")
+		_, err := v.VerifyPresignedWindow(t.Context(), http.MethodGet, u, h, 15*time.Minute)
+		if (err == nil) != tc.ok {
+			t.Errorf("%v after signing: err %v, want ok %v", tc.after, err, tc.ok)
+		}
+	}
+	// The cluster's name is part of the signature.
+	u, h := presign(t, stsURL, map[string]string{"x-k8s-aws-id": "demo"}, longTerm, "sts")
+	h.Set("x-k8s-aws-id", "other")
+	if _, err := newVerifier(t, signTime, "sts").VerifyPresignedWindow(t.Context(), http.MethodGet, u, h, 15*time.Minute); err == nil {
+		t.Error("a token for demo verified for another cluster")
+	}
+}
