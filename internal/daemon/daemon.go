@@ -38,6 +38,7 @@ import (
 	"github.com/berthproject/berth/internal/store"
 	"github.com/berthproject/berth/internal/versions"
 	"github.com/berthproject/berth/internal/vpc"
+	"github.com/berthproject/berth/internal/webhooks"
 )
 
 // Config is what `berth serve` is told.
@@ -275,12 +276,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	webhook, err := fargatectl.NewWebhook(filepath.Join(dataDir, "webhooks"), profiles, log.With("component", "fargate-webhook"))
+	hooks, err := webhooks.New(filepath.Join(dataDir, "webhooks"), log.With("component", "webhooks"))
 	if err != nil {
 		return err
 	}
+	hooks.Handle("/fargate/", fargatectl.NewMutator(profiles, log.With("component", "fargate-webhook")))
 	fargateCtl, err := fargatectl.New(fargatectl.Config{
-		Profiles: profiles, Sims: provider, Changes: st, Webhook: webhook, IPs: ips, Network: network, Region: cfg.Region,
+		Profiles: profiles, Sims: provider, Changes: st, Webhooks: hooks, IPs: ips, Network: network, Region: cfg.Region,
 		Clusters: clusters.Names,
 		KubeletVersion: func(ctx context.Context, name string) string {
 			cl, _, err := clusters.Get(ctx, name)
@@ -316,7 +318,7 @@ func Run(ctx context.Context, cfg Config) error {
 	run("cluster controller", func() error { return ctl.Start(ctx) })
 	run("compute controller", func() error { return computeCtl.Start(ctx) })
 	run("node group controller", func() error { return ngCtl.Start(ctx) })
-	run("fargate webhook", func() error { return webhook.Serve(ctx) })
+	run("webhooks", func() error { return hooks.Serve(ctx) })
 	run("fargate controller", func() error {
 		defer fargateCtl.Stop()
 		return fargateCtl.Start(ctx)

@@ -35,6 +35,12 @@ type Sims interface {
 	Sim(ctx context.Context, cluster string) (*sim.Cluster, error)
 }
 
+// Webhooks is where the clusters reach berth's webhooks.
+type Webhooks interface {
+	URL(path string) string
+	CABundle() []byte
+}
+
 // Watcher delivers store change events.
 type Watcher interface {
 	Watch(ctx context.Context) (<-chan store.Event, error)
@@ -47,7 +53,8 @@ type Config struct {
 	Clusters func(ctx context.Context) ([]string, error)
 	Sims     Sims
 	Changes  Watcher
-	Webhook  *Webhook
+	// Webhooks is berth's webhook server, where the Mutator is served.
+	Webhooks Webhooks
 	IPs      ipam.Allocator
 	Network  *vpc.Network
 	Region   string
@@ -72,8 +79,8 @@ type Controller struct {
 
 // New checks cfg and returns a Controller.
 func New(cfg Config) (*Controller, error) {
-	if cfg.Profiles == nil || cfg.Clusters == nil || cfg.Sims == nil || cfg.Changes == nil || cfg.Webhook == nil || cfg.IPs == nil || cfg.Network == nil || cfg.Region == "" {
-		return nil, errors.New("fargate controller: Profiles, Clusters, Sims, Changes, Webhook, IPs, Network and Region are required")
+	if cfg.Profiles == nil || cfg.Clusters == nil || cfg.Sims == nil || cfg.Changes == nil || cfg.Webhooks == nil || cfg.IPs == nil || cfg.Network == nil || cfg.Region == "" {
+		return nil, errors.New("fargate controller: Profiles, Clusters, Sims, Changes, Webhooks, IPs, Network and Region are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -256,12 +263,12 @@ func (c *Controller) Stop() {
 // ensureWebhook installs, or corrects, the cluster's Fargate mutating
 // webhook configuration.
 func (c *Controller) ensureWebhook(ctx context.Context, client kubernetes.Interface, cluster string) error {
-	url := c.cfg.Webhook.URL(cluster)
+	url := c.cfg.Webhooks.URL(MutatePath(cluster))
 	want := &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: webhookName, Labels: map[string]string{"eks.amazonaws.com/component": "fargate"}},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
 			Name:         webhookName,
-			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: c.cfg.Webhook.CABundle()},
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: c.cfg.Webhooks.CABundle()},
 			Rules: []admissionregistrationv1.RuleWithOperations{{
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 				Rule: admissionregistrationv1.Rule{

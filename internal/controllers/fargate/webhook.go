@@ -2,26 +2,18 @@ package fargate
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/berthproject/berth/internal/fargate"
-	"github.com/berthproject/berth/internal/pki"
 )
 
 // Labels, annotations and names EKS uses for Fargate.
@@ -52,85 +44,26 @@ type Profiles interface {
 	Remove(ctx context.Context, cluster, name string) error
 }
 
-// Webhook is berth's admission webhook server: clusters' API servers call
-// it on loopback over TLS, with berth's own CA in the caBundle.
-type Webhook struct {
+// Mutator is the Fargate admission webhook: it answers AdmissionReviews
+// of pod creations on /fargate/CLUSTER/mutate (see MutatePath).
+type Mutator struct {
 	profiles Profiles
 	log      *slog.Logger
-	caBundle []byte
-	base     string // https://127.0.0.1:PORT
-	ln       net.Listener
-	tls      *tls.Config
 }
 
-// NewWebhook sets up the serving PKI in dir and listens on 127.0.0.1, on
-// the port it used last time if it is free (so that the URL the clusters
-// know stays right across restarts), else on a new one.
-func NewWebhook(dir string, profiles Profiles, log *slog.Logger) (*Webhook, error) {
+// NewMutator returns the webhook handler over the profiles.
+func NewMutator(profiles Profiles, log *slog.Logger) *Mutator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p, err := pki.GenerateServing(dir, "berth-webhooks")
-	if err != nil {
-		return nil, err
-	}
-	ca, err := os.ReadFile(p.CACert)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := tls.LoadX509KeyPair(p.Cert, p.Key)
-	if err != nil {
-		return nil, err
-	}
-	portFile := filepath.Join(dir, "port")
-	var ln net.Listener
-	if raw, err := os.ReadFile(portFile); err == nil {
-		if port, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && port > 0 && port < 65536 {
-			ln, _ = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		}
-	}
-	if ln == nil {
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return nil, err
-		}
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := os.WriteFile(portFile, []byte(strconv.Itoa(port)+"\n"), 0o600); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	return &Webhook{
-		profiles: profiles, log: log, caBundle: ca,
-		base: "https://127.0.0.1:" + strconv.Itoa(port),
-		ln:   ln,
-		tls:  &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-	}, nil
+	return &Mutator{profiles: profiles, log: log}
 }
 
-// URL is where a cluster's API server sends its pods for mutation.
-func (w *Webhook) URL(cluster string) string { return w.base + "/fargate/" + cluster + "/mutate" }
-
-// CABundle is the CA certificate the webhook's serving certificate chains to.
-func (w *Webhook) CABundle() []byte { return w.caBundle }
-
-// Serve serves until ctx is done.
-func (w *Webhook) Serve(ctx context.Context) error {
-	srv := &http.Server{Handler: w, TLSConfig: w.tls, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(w.log.Handler(), slog.LevelDebug)}
-	go func() {
-		<-ctx.Done()
-		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shut)
-	}()
-	err := srv.ServeTLS(w.ln, "", "")
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
+// MutatePath is the path of a cluster's webhook on berth's webhook server.
+func MutatePath(cluster string) string { return "/fargate/" + cluster + "/mutate" }
 
 // ServeHTTP answers AdmissionReviews on /fargate/CLUSTER/mutate.
-func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+func (w *Mutator) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if len(parts) != 3 || parts[0] != "fargate" || parts[2] != "mutate" || parts[1] == "" {
 		http.Error(rw, "not found", http.StatusNotFound)
@@ -164,7 +97,7 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 }
 
 // review decides one admission request.
-func (w *Webhook) review(ctx context.Context, cluster string, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+func (w *Mutator) review(ctx context.Context, cluster string, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
 	allow := &admissionv1.AdmissionResponse{Allowed: true}
 	if req.Operation != admissionv1.Create || req.Kind.Kind != "Pod" || req.SubResource != "" {
 		return allow, nil

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/berthproject/berth/internal/fargate"
+	"github.com/berthproject/berth/internal/webhooks"
 )
 
 type staticProfiles []*fargate.Profile
@@ -105,10 +106,11 @@ func applyPatch(t *testing.T, pod *corev1.Pod, ops []patchOp) *corev1.Pod {
 }
 
 func TestWebhookServesAdmissionReviews(t *testing.T) {
-	w, err := NewWebhook(t.TempDir(), staticProfiles{active("fp", fargate.Selector{Namespace: "apps"})}, nil)
+	w, err := webhooks.New(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.Handle("/fargate/", NewMutator(staticProfiles{active("fp", fargate.Selector{Namespace: "apps"})}, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- w.Serve(ctx) }()
@@ -124,7 +126,7 @@ func TestWebhookServesAdmissionReviews(t *testing.T) {
 			Request: &admissionv1.AdmissionRequest{UID: "u1", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
 				Namespace: ns, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}},
 		})
-		resp, err := client.Post(w.URL("demo"), "application/json", bytes.NewReader(body))
+		resp, err := client.Post(w.URL(MutatePath("demo")), "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +152,7 @@ func TestWebhookServesAdmissionReviews(t *testing.T) {
 		{"/fargate/demo/mutate", `{"kind":"AdmissionReview"}`, http.StatusBadRequest},
 		{"/elsewhere", "{}", http.StatusNotFound},
 	} {
-		resp, err := client.Post(w.base+bad.path, "application/json", bytes.NewReader([]byte(bad.body)))
+		resp, err := client.Post(w.URL(bad.path), "application/json", bytes.NewReader([]byte(bad.body)))
 		if err != nil {
 			t.Fatal(err)
 		}
