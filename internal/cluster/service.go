@@ -47,6 +47,19 @@ type Config struct {
 	// cluster, in any status (fargate.AttachedIn); nil means a cluster
 	// never has any. Delete refuses a cluster that has profiles.
 	FargateProfiles func(ctx context.Context, cluster string) ([]string, error)
+	// AccessEntries keeps the access entries of clusters with them
+	// (access.RecordsIn); nil means clusters have none: Create writes no
+	// entry for the creator and Remove removes none.
+	AccessEntries AccessEntries
+}
+
+// AccessEntries is what the cluster service needs of the access entry
+// records: the ops that write the entry of a new cluster's creator,
+// committed with the cluster, and those that delete every entry of a
+// cluster, committed with its removal.
+type AccessEntries interface {
+	CreatorOps(c *Cluster, principalARN string) ([]store.Op, error)
+	RemoveOps(ctx context.Context, cluster string) ([]store.Op, error)
 }
 
 // NodegroupRef is what the cluster service knows of a managed node group.
@@ -129,6 +142,11 @@ type CreateInput struct {
 	ZonalShift         *bool
 	Encryption         []Encryption
 	ELBEnabled         *bool
+	// Principal is the ARN of the IAM principal that called CreateCluster
+	// (the verified signer). With bootstrapClusterCreatorAdminPermissions
+	// and an authentication mode other than CONFIG_MAP, it gets an access
+	// entry with AmazonEKSClusterAdminPolicy, as EKS gives the creator.
+	Principal string
 	// Unsupported names request members berth does not implement
 	// (outpostConfig, remoteNetworkConfig, computeConfig...).
 	Unsupported []string
@@ -174,7 +192,15 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Cluster, error) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.cfg.Store.Apply(ctx, store.Op{Kind: KindCluster, Key: c.Name, Value: raw, Create: true}); err != nil {
+	ops := []store.Op{{Kind: KindCluster, Key: c.Name, Value: raw, Create: true}}
+	if s.cfg.AccessEntries != nil && in.Principal != "" && c.Access.BootstrapClusterCreatorAdminPermissions && c.Access.AuthenticationMode != "CONFIG_MAP" {
+		creator, err := s.cfg.AccessEntries.CreatorOps(c, in.Principal)
+		if err != nil {
+			return nil, fmt.Errorf("the access entry of the creator of cluster %s: %w", c.Name, err)
+		}
+		ops = append(ops, creator...)
+	}
+	if _, err := s.cfg.Store.Apply(ctx, ops...); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return nil, apierror.New(apierror.ResourceInUse, "Cluster already exists with name: %s", in.Name).With("clusterName", in.Name)
 		}
@@ -239,6 +265,9 @@ func (s *Service) build(in CreateInput) (*Cluster, error) {
 			access.AuthenticationMode = in.Access.AuthenticationMode
 		default:
 			return nil, invalid("Unsupported authentication mode %q: valid values are API, API_AND_CONFIG_MAP, CONFIG_MAP.", in.Access.AuthenticationMode)
+		}
+		if access.AuthenticationMode == "CONFIG_MAP" && !access.BootstrapClusterCreatorAdminPermissions {
+			return nil, invalid("bootstrapClusterCreatorAdminPermissions must be true if cluster authentication mode is set to CONFIG_MAP")
 		}
 	}
 	support := "EXTENDED"

@@ -228,8 +228,9 @@ func (s *Service) FinishUpdate(ctx context.Context, u *Update, status string, er
 	return err
 }
 
-// Remove deletes a cluster record and its updates (for the controller,
-// once the control plane and its files are gone).
+// Remove deletes a cluster record, its updates and its access entries in
+// one commit (for the controller, once the control plane and its files
+// are gone).
 func (s *Service) Remove(ctx context.Context, name string) error {
 	recs, err := s.cfg.Store.List(ctx, KindUpdate, name+"/")
 	if err != nil {
@@ -238,6 +239,13 @@ func (s *Service) Remove(ctx context.Context, name string) error {
 	ops := []store.Op{{Kind: KindCluster, Key: name, Delete: true}}
 	for _, r := range recs {
 		ops = append(ops, store.Op{Kind: KindUpdate, Key: r.Key, Delete: true})
+	}
+	if s.cfg.AccessEntries != nil {
+		entries, err := s.cfg.AccessEntries.RemoveOps(ctx, name)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, entries...)
 	}
 	_, err = s.cfg.Store.Apply(ctx, ops...)
 	return err

@@ -22,6 +22,10 @@ type Spec struct {
 	EtcdPeerPort         int    `json:"etcdPeerPort"`
 	ServiceCIDR          string `json:"serviceCidr"`
 	ServiceAccountIssuer string `json:"serviceAccountIssuer"`
+	// AuthWebhookURL and AuthWebhookCA (PEM), when set, are berth's token
+	// authentication and authorization webhook for this control plane.
+	AuthWebhookURL string `json:"authWebhookUrl,omitempty"`
+	AuthWebhookCA  string `json:"authWebhookCa,omitempty"`
 }
 
 // Validate checks a spec.

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthproject/berth/internal/access"
 	"github.com/berthproject/berth/internal/cluster"
 	"github.com/berthproject/berth/internal/compute"
 	"github.com/berthproject/berth/internal/compute/ipam"
@@ -33,6 +34,7 @@ import (
 	"github.com/berthproject/berth/internal/ec2api"
 	"github.com/berthproject/berth/internal/eksapi"
 	"github.com/berthproject/berth/internal/fargate"
+	"github.com/berthproject/berth/internal/iamauth"
 	"github.com/berthproject/berth/internal/nodegroup"
 	"github.com/berthproject/berth/internal/sigv4"
 	"github.com/berthproject/berth/internal/store"
@@ -161,10 +163,22 @@ func Run(ctx context.Context, cfg Config) error {
 		Store: st, Network: network, Versions: catalog, Account: cfg.Account, Region: cfg.Region,
 		Nodegroups:      nodegroup.Attached(st),
 		FargateProfiles: fargate.AttachedIn(st),
+		AccessEntries:   access.RecordsIn(st),
 	})
 	if err != nil {
 		return err
 	}
+	entries, err := access.New(access.Config{Store: st, Clusters: clusters})
+	if err != nil {
+		return err
+	}
+	// The webhooks clusters call: Fargate admission, IAM authentication
+	// and access policies.
+	hooks, err := webhooks.New(filepath.Join(dataDir, "webhooks"), log.With("component", "webhooks"))
+	if err != nil {
+		return err
+	}
+
 	profiles, err := fargate.New(fargate.Config{Store: st, Clusters: clusters, Network: network, Account: cfg.Account, Region: cfg.Region})
 	if err != nil {
 		return err
@@ -196,13 +210,16 @@ func Run(ctx context.Context, cfg Config) error {
 	ctl, err = clusterctl.New(clusterctl.Config{
 		Clusters: clusters, Runtime: rt, Changes: st, DataDir: dataDir, Ports: cfg.Ports,
 		WarmSpares: cfg.WarmControlPlanes,
-		Logger:     log.With("component", "cluster-controller"),
+		AuthWebhook: func(issuerID string) (string, []byte) {
+			return hooks.URL(iamauth.Path(issuerID)), hooks.CABundle()
+		},
+		Logger: log.With("component", "cluster-controller"),
 	})
 	if err != nil {
 		return err
 	}
 	api, err := eksapi.New(eksapi.Config{
-		Clusters: clusters, Nodegroups: nodegroups, Fargate: profiles, Auth: verifier, Changes: st, DescribeHold: cfg.DescribeHold,
+		Clusters: clusters, Nodegroups: nodegroups, Fargate: profiles, Access: entries, Auth: verifier, Changes: st, DescribeHold: cfg.DescribeHold,
 		Logger: log.With("component", "eksapi"),
 	})
 	if err != nil {
@@ -276,11 +293,23 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	hooks, err := webhooks.New(filepath.Join(dataDir, "webhooks"), log.With("component", "webhooks"))
+	hooks.Handle("/fargate/", fargatectl.NewMutator(profiles, log.With("component", "fargate-webhook")))
+	authn, err := iamauth.New(iamauth.Config{
+		Clusters: clusters, Entries: entries, Credentials: keys, Admin: provider.Admin, Region: cfg.Region,
+		EndpointHost: ln.Addr().String(),
+		NodeName: func(ctx context.Context, id string) (string, bool) {
+			in, _, err := instances.Instance(ctx, id)
+			if err != nil {
+				return "", false
+			}
+			return in.PrivateDNS, in.PrivateDNS != ""
+		},
+		Logger: log.With("component", "iam-authenticator"),
+	})
 	if err != nil {
 		return err
 	}
-	hooks.Handle("/fargate/", fargatectl.NewMutator(profiles, log.With("component", "fargate-webhook")))
+	hooks.Handle("/iam/", authn)
 	fargateCtl, err := fargatectl.New(fargatectl.Config{
 		Profiles: profiles, Sims: provider, Changes: st, Webhooks: hooks, IPs: ips, Network: network, Region: cfg.Region,
 		Clusters: clusters.Names,

@@ -50,6 +50,7 @@ func (h *Handler) createCluster(q *request) {
 		ClientRequestToken: str(in.ClientRequestToken),
 		Tags:               in.Tags,
 		DeletionProtection: in.DeletionProtection,
+		Principal:          q.caller,
 	}
 	if n := in.KubernetesNetworkConfig; n != nil {
 		ci.ServiceIPv4CIDR = str(n.ServiceIPv4Cidr)

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthproject/berth/internal/access"
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/cluster"
 	"github.com/berthproject/berth/internal/fargate"
@@ -44,6 +45,9 @@ type Config struct {
 	// Fargate serves the Fargate profile operations; nil leaves them
 	// unimplemented.
 	Fargate *fargate.Service
+	// Access serves the access entry and access policy operations; nil
+	// leaves them unimplemented.
+	Access  *access.Service
 	Auth    Authenticator
 	Changes Watcher
 	// DescribeHold is how long DescribeCluster, DescribeNodegroup and
@@ -92,6 +96,9 @@ type request struct {
 	body  []byte
 	segs  []string // unescaped path segments
 	query url.Values
+	// caller is the ARN of the principal whose credential signed the
+	// request.
+	caller string
 }
 
 // ServeHTTP authenticates, routes and answers one request.
@@ -107,7 +114,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apierror.New(apierror.BadRequest, "Could not read the request body: %v", err))
 		return
 	}
-	if _, err := h.cfg.Auth.Verify(r.Context(), r, body); err != nil {
+	verified, err := h.cfg.Auth.Verify(r.Context(), r, body)
+	if err != nil {
 		var se *sigv4.Error
 		if errors.As(err, &se) {
 			writeWire(w, se.Status, se.Code, se.Message, nil)
@@ -122,7 +130,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apierror.New(apierror.BadRequest, "Malformed request path: %v", err))
 		return
 	}
-	req := &request{w: w, r: r, ctx: r.Context(), body: body, segs: segs, query: r.URL.Query()}
+	req := &request{w: w, r: r, ctx: r.Context(), body: body, segs: segs, query: r.URL.Query(), caller: verified.Credential.Principal}
 	h.route(req)
 }
 
@@ -146,6 +154,7 @@ func (h *Handler) route(q *request) {
 	m, s := q.r.Method, q.segs
 	ng := h.cfg.Nodegroups != nil
 	fp := h.cfg.Fargate != nil
+	ae := h.cfg.Access != nil
 	switch {
 	case len(s) == 1 && s[0] == "clusters" && m == http.MethodPost:
 		h.createCluster(q)
@@ -189,10 +198,18 @@ func (h *Handler) route(q *request) {
 		h.describeFargateProfile(q, s[1], s[3])
 	case fp && len(s) == 4 && s[0] == "clusters" && s[2] == "fargate-profiles" && m == http.MethodDelete:
 		h.deleteFargateProfile(q, s[1], s[3])
+	case ae && len(s) == 1 && s[0] == "access-policies" && m == http.MethodGet:
+		h.listAccessPolicies(q)
+	case ae && len(s) >= 3 && s[0] == "clusters" && s[2] == "access-entries":
+		h.routeAccess(q, s[1], s[3:])
 	default:
-		writeWire(q.w, http.StatusNotFound, "UnknownOperationException",
-			fmt.Sprintf("berth does not implement %s %s.", m, q.r.URL.Path), nil)
+		unknownOperation(q)
 	}
+}
+
+func unknownOperation(q *request) {
+	writeWire(q.w, http.StatusNotFound, "UnknownOperationException",
+		fmt.Sprintf("berth does not implement %s %s.", q.r.Method, q.r.URL.Path), nil)
 }
 
 // decode unmarshals a JSON body; an empty body is an empty object.

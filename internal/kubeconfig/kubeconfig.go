@@ -64,6 +64,25 @@ func ForComponent(server string, caPEM, certPEM, keyPEM []byte) ([]byte, error) 
 	return out, nil
 }
 
+// ForWebhook returns the kubeconfig kube-apiserver reads a webhook from
+// (--authentication-token-webhook-config-file and the like): the webhook's
+// https URL and the CA certificate caPEM it trusts for it, embedded. The
+// cluster and context are named "webhook", its user "kube-apiserver".
+func ForWebhook(server string, caPEM []byte) ([]byte, error) {
+	if err := checkServer(server); err != nil {
+		return nil, fmt.Errorf("building webhook kubeconfig for %s: %w", server, err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("building webhook kubeconfig for %s: no PEM certificate in CA data", server)
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["webhook"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
+	cfg.AuthInfos["kube-apiserver"] = &clientcmdapi.AuthInfo{}
+	cfg.Contexts["webhook"] = &clientcmdapi.Context{Cluster: "webhook", AuthInfo: "kube-apiserver"}
+	cfg.CurrentContext = "webhook"
+	return clientcmd.Write(*cfg)
+}
+
 // write encodes a kubeconfig with one cluster, one user and one current
 // context, all called name.
 func write(name string, cluster *clientcmdapi.Cluster, user *clientcmdapi.AuthInfo) ([]byte, error) {

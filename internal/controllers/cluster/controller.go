@@ -53,6 +53,11 @@ type Config struct {
 	// controller keeps started ahead of time for new clusters (see
 	// spares.go); 0 turns them off. It needs a Runtime that is an Adopter.
 	WarmSpares int
+	// AuthWebhook gives the URL and CA of berth's authentication and
+	// authorization webhook for the control plane with the given OIDC
+	// issuer id (an id no other control plane has, which a warm control
+	// plane keeps when a cluster adopts it); nil means none.
+	AuthWebhook func(issuerID string) (url string, caPEM []byte)
 }
 
 // Controller reconciles clusters.
@@ -301,7 +306,7 @@ func firstServiceIP(cidr string) (netip.Addr, error) {
 }
 
 func (c *Controller) spec(cl *clustersvc.Cluster, dir, version string) controlplane.Spec {
-	return controlplane.Spec{
+	return c.withAuth(controlplane.Spec{
 		Name:                 cl.Name,
 		Dir:                  dir,
 		Version:              version,
@@ -310,7 +315,17 @@ func (c *Controller) spec(cl *clustersvc.Cluster, dir, version string) controlpl
 		EtcdPeerPort:         cl.Runtime.EtcdPeerPort,
 		ServiceCIDR:          cl.Network.ServiceIPv4CIDR,
 		ServiceAccountIssuer: cl.OIDCIssuer(),
+	}, cl.OIDCIssuerID)
+}
+
+// withAuth adds berth's auth webhook for the control plane with the given
+// issuer id to a spec.
+func (c *Controller) withAuth(s controlplane.Spec, issuerID string) controlplane.Spec {
+	if c.cfg.AuthWebhook != nil {
+		url, ca := c.cfg.AuthWebhook(issuerID)
+		s.AuthWebhookURL, s.AuthWebhookCA = url, string(ca)
 	}
+	return s
 }
 
 // report writes the status that the runtime's state implies.

@@ -195,7 +195,7 @@ func (s *spares) start() (*spare, error) {
 		return nil, err
 	}
 	issuerID := cluster.NewIssuerID()
-	spec := controlplane.Spec{
+	spec := s.c.withAuth(controlplane.Spec{
 		Name:                 name,
 		Dir:                  dir,
 		Version:              svc.Versions().Default().Minor,
@@ -204,7 +204,7 @@ func (s *spares) start() (*spare, error) {
 		EtcdPeerPort:         ports[2],
 		ServiceCIDR:          cidr,
 		ServiceAccountIssuer: cluster.IssuerURL(svc.Region(), issuerID),
-	}
+	}, issuerID)
 	if _, err := s.c.cfg.Runtime.Ensure(spec); err != nil {
 		os.RemoveAll(dir)
 		return nil, err

@@ -69,6 +69,7 @@ func Run(ctx context.Context, specPath string, log *slog.Logger) error {
 		EtcdPeerPort:         spec.EtcdPeerPort,
 		ServiceCIDR:          spec.ServiceCIDR,
 		ServiceAccountIssuer: spec.ServiceAccountIssuer,
+		AuthWebhook:          components.Webhook{URL: spec.AuthWebhookURL, CABundle: []byte(spec.AuthWebhookCA)},
 		Logger:               log,
 	}
 	err = components.Run(ctx, cfg, func() {

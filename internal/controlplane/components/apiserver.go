@@ -44,7 +44,7 @@ func apiServerArgs(cfg Config, p pki.Paths) []string {
 		"--etcd-certfile=" + p.EtcdClientCert,
 		"--etcd-keyfile=" + p.EtcdClientKey,
 
-		"--authorization-mode=Node,RBAC",
+		"--authorization-mode=" + authorizationModes(cfg),
 		// On top of the default plugins, the two that EKS enables.
 		"--enable-admission-plugins=NodeRestriction,ExtendedResourceToleration",
 		"--enable-bootstrap-token-auth=true",
@@ -71,7 +71,28 @@ func apiServerArgs(cfg Config, p pki.Paths) []string {
 
 		"--profiling=false",
 	}
+	if cfg.AuthWebhook.URL != "" {
+		args = append(args,
+			"--authentication-token-webhook-config-file="+authnWebhookKubeconfig,
+			"--authentication-token-webhook-version=v1",
+			"--authentication-token-webhook-cache-ttl=2m",
+			"--authorization-webhook-config-file="+authzWebhookKubeconfig,
+			"--authorization-webhook-version=v1",
+			"--authorization-webhook-cache-authorized-ttl=1m",
+			"--authorization-webhook-cache-unauthorized-ttl=10s",
+		)
+	}
 	return append(args, emulationArgs(cfg)...)
+}
+
+// authorizationModes are Node and RBAC, as on EKS, then berth's webhook
+// for access policies when there is one: RBAC answers first, and the
+// webhook decides what RBAC does not allow.
+func authorizationModes(cfg Config) string {
+	if cfg.AuthWebhook.URL != "" {
+		return "Node,RBAC,Webhook"
+	}
+	return "Node,RBAC"
 }
 
 // emulationArgs select the Kubernetes minor a cluster serves. The flag sets

@@ -41,9 +41,21 @@ type Config struct {
 	// ServiceAccountIssuer is the iss of service-account tokens, an https
 	// URL (EKS: https://oidc.eks.REGION.amazonaws.com/id/ID).
 	ServiceAccountIssuer string
+	// AuthWebhook, if its URL is set, is where kube-apiserver sends
+	// bearer tokens it does not know (URL + "/authenticate", TokenReview)
+	// and requests RBAC does not allow (URL + "/authorize",
+	// SubjectAccessReview): berth's IAM authenticator and access policies.
+	AuthWebhook Webhook
 	// Logger receives Run's own messages; nil discards them. The
 	// components' klog and etcd logs go to files below Dir.
 	Logger *slog.Logger
+}
+
+// Webhook is an HTTPS endpoint kube-apiserver calls, with the CA
+// certificate (PEM) it trusts for it.
+type Webhook struct {
+	URL      string
+	CABundle []byte
 }
 
 // SupportedVersions returns the Kubernetes minors this binary can serve,
@@ -99,6 +111,14 @@ func (c Config) Validate() error {
 	}
 	if u, err := url.Parse(c.ServiceAccountIssuer); err != nil || u.Scheme != "https" || u.Host == "" {
 		errs = append(errs, fmt.Errorf("service account issuer %q is not an https URL", c.ServiceAccountIssuer))
+	}
+	if w := c.AuthWebhook; w.URL != "" {
+		if u, err := url.Parse(w.URL); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("auth webhook %q is not an https URL", w.URL))
+		}
+		if len(w.CABundle) == 0 {
+			errs = append(errs, errors.New("auth webhook has no CA bundle"))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("components: invalid config: %w", err)

@@ -33,6 +33,8 @@ const (
 	// Files below Config.Dir.
 	controllerManagerKubeconfig = "controller-manager.kubeconfig"
 	schedulerKubeconfig         = "scheduler.kubeconfig"
+	authnWebhookKubeconfig      = "authn-webhook.kubeconfig"
+	authzWebhookKubeconfig      = "authz-webhook.kubeconfig"
 )
 
 var (
@@ -93,6 +95,17 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	} {
 		if err := writeKubeconfig(filepath.Join(cfg.Dir, k.file), server, p.CACert, k.cert, k.key); err != nil {
 			return fmt.Errorf("starting control plane of %s: %w", cfg.ClusterName, err)
+		}
+	}
+
+	if w := cfg.AuthWebhook; w.URL != "" {
+		for _, k := range []struct{ file, path string }{
+			{authnWebhookKubeconfig, "/authenticate"},
+			{authzWebhookKubeconfig, "/authorize"},
+		} {
+			if err := writeWebhookKubeconfig(filepath.Join(cfg.Dir, k.file), w.URL+k.path, w.CABundle); err != nil {
+				return fmt.Errorf("starting control plane of %s: %w", cfg.ClusterName, err)
+			}
 		}
 	}
 
@@ -197,6 +210,11 @@ func writeKubeconfig(file, server, caFile, certFile, keyFile string) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", file, err)
 	}
+	return writeFile(file, b)
+}
+
+// writeFile writes b to file atomically.
+func writeFile(file string, b []byte) error {
 	tmp := file + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("writing %s: %w", file, err)
@@ -205,6 +223,16 @@ func writeKubeconfig(file, server, caFile, certFile, keyFile string) error {
 		return fmt.Errorf("writing %s: %w", file, err)
 	}
 	return nil
+}
+
+// writeWebhookKubeconfig writes the kubeconfig kube-apiserver reads a
+// webhook's address and CA from.
+func writeWebhookKubeconfig(file, server string, caPEM []byte) error {
+	b, err := kubeconfig.ForWebhook(server, caPEM)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	return writeFile(file, b)
 }
 
 // waitReady polls kube-apiserver's /readyz, as the cluster admin so that the
