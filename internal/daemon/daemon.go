@@ -34,6 +34,8 @@ import (
 	"github.com/berthproject/berth/internal/ec2api"
 	"github.com/berthproject/berth/internal/eksapi"
 	"github.com/berthproject/berth/internal/fargate"
+	"github.com/berthproject/berth/internal/iam"
+	"github.com/berthproject/berth/internal/iamapi"
 	"github.com/berthproject/berth/internal/iamauth"
 	"github.com/berthproject/berth/internal/nodegroup"
 	"github.com/berthproject/berth/internal/sigv4"
@@ -190,6 +192,19 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	iamSvc, err := iam.New(iam.Config{Store: st, Keys: keys, Account: cfg.Account})
+	if err != nil {
+		return err
+	}
+	// IAM and STS verify both their scopes with one verifier.
+	iamVerifier, err := sigv4.New(sigv4.Config{Credentials: keys})
+	if err != nil {
+		return err
+	}
+	iamAPI, err := iamapi.New(iamapi.Config{Service: iamSvc, Auth: iamVerifier, Region: cfg.Region, MaxBodyBytes: 1 << 20, Logger: log.With("component", "iamapi")})
+	if err != nil {
+		return err
+	}
 	verifier, err := sigv4.New(sigv4.Config{Credentials: keys, Service: "eks"})
 	if err != nil {
 		return err
@@ -325,7 +340,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	front := &gateway{eks: api, ec2: ec2, ec2Auth: ec2Auth, maxBody: 1 << 20}
+	front := &gateway{eks: api, ec2: ec2, ec2Auth: ec2Auth, iam: iamAPI, maxBody: 1 << 20}
 	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 
 	printBanner(cfg.Out, endpoint, cfg.Region, files, network)

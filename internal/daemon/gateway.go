@@ -12,13 +12,17 @@ import (
 )
 
 // gateway sends each request to the API its signature is scoped to: one
-// endpoint serves EKS (restJson1) and EC2 (query protocol), as LocalStack
-// and moto do. EKS verifies its own signatures; EC2 requests are verified
-// here, with a verifier that accepts the ec2 scope only.
+// endpoint serves EKS (restJson1), EC2, IAM and STS (query protocol), as
+// LocalStack and moto do. EKS, IAM and STS verify their own signatures;
+// EC2 requests are verified here, with a verifier that accepts the ec2
+// scope only.
 type gateway struct {
 	eks     http.Handler
 	ec2     http.Handler
 	ec2Auth *sigv4.Verifier
+	// iam serves the iam and sts scopes (internal/iamapi); it reads the
+	// body itself, capped at the same maxBody.
+	iam     http.Handler
 	maxBody int64
 }
 
@@ -42,10 +46,22 @@ func signingService(r *http.Request) string {
 }
 
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if signingService(r) != "ec2" {
+	switch signingService(r) {
+	case "ec2":
+		g.serveEC2(w, r)
+	case "iam", "sts":
+		if g.iam == nil {
+			g.eks.ServeHTTP(w, r)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
+		g.iam.ServeHTTP(w, r)
+	default:
 		g.eks.ServeHTTP(w, r)
-		return
 	}
+}
+
+func (g *gateway) serveEC2(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.maxBody))
 	if err != nil {
 		writeEC2Error(w, http.StatusBadRequest, "InvalidRequest", "The request body could not be read or is too large.")

@@ -113,6 +113,14 @@ func ensureNamespace(t testing.TB, kc kubernetes.Interface, ns string) {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
+	// Pods need the namespace's default service account, which
+	// kube-controller-manager makes a moment later.
+	if err := eventually(30*time.Second, func() error {
+		_, err := kc.CoreV1().ServiceAccounts(ns).Get(context.Background(), "default", metav1.GetOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // fargateNodes lists the cluster's Fargate nodes.
