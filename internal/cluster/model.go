@@ -21,6 +21,13 @@ const (
 	UpdateSuccessful = "Successful"
 
 	UpdateTypeVersion = "VersionUpdate"
+	// The update types of UpdateClusterConfig berth implements.
+	UpdateTypeAccessConfig       = "AccessConfigUpdate"
+	UpdateTypeLogging            = "LoggingUpdate"
+	UpdateTypeEndpointAccess     = "EndpointAccessUpdate"
+	UpdateTypeUpgradePolicy      = "UpgradePolicyUpdate"
+	UpdateTypeZonalShift         = "ZonalShiftConfigUpdate"
+	UpdateTypeDeletionProtection = "DeletionProtectionUpdate"
 )
 
 // Store kinds owned by this package.
@@ -50,6 +57,11 @@ type Cluster struct {
 	DeletionProtection bool          `json:"deletionProtection"`
 	ZonalShift         bool          `json:"zonalShift"`
 	Encryption         []Encryption  `json:"encryption,omitempty"`
+
+	// Creator is the ARN of the principal that called CreateCluster. A
+	// CONFIG_MAP cluster that moves to API_AND_CONFIG_MAP gives it the
+	// access entry it would have had with access entries from the start.
+	Creator string `json:"creator,omitempty"`
 
 	// OIDCIssuerID is the id in the cluster's OIDC issuer URL.
 	OIDCIssuerID string `json:"oidcIssuerId"`

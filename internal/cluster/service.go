@@ -308,6 +308,7 @@ func (s *Service) build(in CreateInput) (*Cluster, error) {
 		DeletionProtection: in.DeletionProtection != nil && *in.DeletionProtection,
 		ZonalShift:         in.ZonalShift != nil && *in.ZonalShift,
 		Encryption:         in.Encryption,
+		Creator:            in.Principal,
 		OIDCIssuerID:       NewIssuerID(),
 	}
 	c.VPC.ClusterSecurityGroupID = vpc.ID("sg", c.ARN, now.String(), "cluster")
@@ -432,8 +433,18 @@ var logTypes = []string{"api", "audit", "authenticator", "controllerManager", "s
 
 // normalizeLogging returns the full logging setup EKS reports: enabled
 // types in one entry, disabled in another.
-func normalizeLogging(in []LogSetup) ([]LogSetup, error) {
+func normalizeLogging(in []LogSetup) ([]LogSetup, error) { return mergeLogging(nil, in) }
+
+// mergeLogging applies the setups of a request to a cluster's logging
+// (normalized as normalizeLogging returns it) and returns the result,
+// normalized.
+func mergeLogging(base, in []LogSetup) ([]LogSetup, error) {
 	enabled := map[string]bool{}
+	for _, ls := range base {
+		for _, t := range ls.Types {
+			enabled[t] = ls.Enabled
+		}
+	}
 	for _, ls := range in {
 		for _, t := range ls.Types {
 			if !slices.Contains(logTypes, t) {

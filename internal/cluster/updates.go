@@ -16,31 +16,25 @@ import (
 	"github.com/berthproject/berth/internal/versions"
 )
 
-// UpdateVersion starts a version update: one minor up, from ACTIVE.
+// UpdateVersion starts a version update: one minor up, from ACTIVE. A
+// repeated request with the same clientRequestToken returns the update the
+// first one started.
 func (s *Service) UpdateVersion(ctx context.Context, name, version, token string) (*Update, error) {
 	if version == "" {
 		return nil, invalid("version is required.")
 	}
-	existing, err := s.updates(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if token != "" {
-		for _, u := range existing {
-			if u.ClientRequestToken == token {
-				return u, nil
-			}
-		}
-	}
 	var upd *Update
-	_, err = s.Mutate(ctx, name, func(c *Cluster) ([]store.Op, error) {
-		for _, u := range existing {
-			if u.Status == UpdateInProgress {
-				return nil, apierror.New(apierror.ResourceInUse, "Update already in progress for cluster %s: %s", name, u.ID).With("clusterName", name)
-			}
+	_, err := s.Mutate(ctx, name, func(c *Cluster) ([]store.Op, error) {
+		upd = nil
+		existing, err := s.updatesOf(ctx, name, "")
+		if err != nil {
+			return nil, err
 		}
-		if c.Status != StatusActive {
-			return nil, apierror.New(apierror.InvalidRequest, "Cluster %s is in %s state; updates need an ACTIVE cluster.", name, c.Status).With("clusterName", name)
+		if upd = byToken(existing, token); upd != nil {
+			return nil, nil
+		}
+		if err := startable(c, existing, UpdateTypeVersion); err != nil {
+			return nil, err
 		}
 		if _, ok := s.cfg.Versions.Get(version); !ok {
 			return nil, invalid("unsupported Kubernetes version %s. Supported versions: %s", version, strings.Join(s.cfg.Versions.Minors(), ", ")).With("clusterName", name)
@@ -89,6 +83,35 @@ func (s *Service) UpdateVersion(ctx context.Context, name, version, token string
 		return nil, err
 	}
 	return upd, nil
+}
+
+// byToken returns the update of updates that the request with the
+// clientRequestToken token started, or nil.
+func byToken(updates []*Update, token string) *Update {
+	if token == "" {
+		return nil
+	}
+	for _, u := range updates {
+		if u.ClientRequestToken == token {
+			return u
+		}
+	}
+	return nil
+}
+
+// startable checks that an update of type typ may start on c, whose own
+// updates are existing: EKS runs one update of a cluster at a time, on an
+// ACTIVE cluster.
+func startable(c *Cluster, existing []*Update, typ string) error {
+	for _, u := range existing {
+		if u.Status == UpdateInProgress {
+			return apierror.New(apierror.ResourceInUse, "Cannot %s because cluster %s currently has update %s in progress", typ, c.Name, u.ID).With("clusterName", c.Name)
+		}
+	}
+	if c.Status != StatusActive {
+		return apierror.New(apierror.InvalidRequest, "Cluster '%s' is not in ACTIVE status", c.Name).With("clusterName", c.Name)
+	}
+	return nil
 }
 
 // UpdateKey is the store key (kind KindUpdate) of an update: CLUSTER/ID,

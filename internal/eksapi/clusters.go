@@ -210,6 +210,103 @@ func (h *Handler) updateClusterVersion(q *request, name string) {
 	writeJSON(q.w, http.StatusOK, map[string]any{"update": updateToWire(u)})
 }
 
+// updateClusterConfigRequest is the UpdateClusterConfig body.
+type updateClusterConfigRequest struct {
+	ResourcesVpcConfig *updateVpcConfig `json:"resourcesVpcConfig"`
+	Logging            *logging         `json:"logging"`
+	ClientRequestToken *string          `json:"clientRequestToken"`
+	AccessConfig       *accessConfig    `json:"accessConfig"`
+	UpgradePolicy      *upgradePolicy   `json:"upgradePolicy"`
+	ZonalShiftConfig   *zonalShift      `json:"zonalShiftConfig"`
+	DeletionProtection *bool            `json:"deletionProtection"`
+
+	KubernetesNetworkConfig     any `json:"kubernetesNetworkConfig"`
+	ComputeConfig               any `json:"computeConfig"`
+	StorageConfig               any `json:"storageConfig"`
+	RemoteNetworkConfig         any `json:"remoteNetworkConfig"`
+	ControlPlaneScalingConfig   any `json:"controlPlaneScalingConfig"`
+	KubeAPIServerConfig         any `json:"kubeApiServerConfig"`
+	KubeSchedulerConfig         any `json:"kubeSchedulerConfig"`
+	KubeControllerManagerConfig any `json:"kubeControllerManagerConfig"`
+}
+
+// updateVpcConfig is resourcesVpcConfig in UpdateClusterConfig.
+type updateVpcConfig struct {
+	SubnetIDs              []string `json:"subnetIds"`
+	SecurityGroupIDs       []string `json:"securityGroupIds"`
+	EndpointPublicAccess   *bool    `json:"endpointPublicAccess"`
+	EndpointPrivateAccess  *bool    `json:"endpointPrivateAccess"`
+	PublicAccessCidrs      []string `json:"publicAccessCidrs"`
+	ControlPlaneEgressMode string   `json:"controlPlaneEgressMode"`
+}
+
+func (h *Handler) updateClusterConfig(q *request, name string) {
+	var in updateClusterConfigRequest
+	if err := decode(q, &in); err != nil {
+		writeError(q.w, err)
+		return
+	}
+	ci := cluster.ConfigInput{Name: name, ClientRequestToken: str(in.ClientRequestToken), DeletionProtection: in.DeletionProtection}
+	if a := in.AccessConfig; a != nil {
+		ci.Access = &cluster.AccessInput{AuthenticationMode: a.AuthenticationMode, BootstrapClusterCreatorAdminPermissions: a.BootstrapClusterCreatorAdminPermissions}
+	}
+	if in.Logging != nil {
+		ci.Logging = &cluster.LoggingInput{}
+		for _, ls := range in.Logging.ClusterLogging {
+			ci.Logging.ClusterLogging = append(ci.Logging.ClusterLogging, cluster.LogSetup{Types: ls.Types, Enabled: ls.Enabled != nil && *ls.Enabled})
+		}
+	}
+	if v := in.ResourcesVpcConfig; v != nil {
+		if v.EndpointPublicAccess != nil || v.EndpointPrivateAccess != nil || v.PublicAccessCidrs != nil {
+			ci.Endpoint = &cluster.EndpointInput{Public: v.EndpointPublicAccess, Private: v.EndpointPrivateAccess, PublicAccessCIDRs: v.PublicAccessCidrs}
+		}
+		var vpc []string
+		if v.SubnetIDs != nil {
+			vpc = append(vpc, "resourcesVpcConfig.subnetIds")
+		}
+		if v.SecurityGroupIDs != nil {
+			vpc = append(vpc, "resourcesVpcConfig.securityGroupIds")
+		}
+		if len(vpc) > 0 {
+			ci.Unsupported = append(ci.Unsupported, strings.Join(vpc, " and "))
+		}
+		if v.ControlPlaneEgressMode != "" {
+			ci.Unsupported = append(ci.Unsupported, "resourcesVpcConfig.controlPlaneEgressMode")
+		}
+	}
+	if in.UpgradePolicy != nil {
+		ci.UpgradePolicy = &cluster.UpgradePolicyInput{SupportType: in.UpgradePolicy.SupportType}
+	}
+	if in.ZonalShiftConfig != nil {
+		ci.ZonalShift = &cluster.ZonalShiftInput{Enabled: in.ZonalShiftConfig.Enabled}
+	}
+	// berth keeps kubernetesNetworkConfig, so any of it is a change berth
+	// would not make; the other options a berth cluster never has, and
+	// switching them off changes nothing.
+	if in.KubernetesNetworkConfig != nil {
+		ci.Unsupported = append(ci.Unsupported, "kubernetesNetworkConfig")
+	}
+	var off []string
+	for name, v := range map[string]any{
+		"computeConfig": in.ComputeConfig, "storageConfig": in.StorageConfig,
+		"remoteNetworkConfig": in.RemoteNetworkConfig, "controlPlaneScalingConfig": in.ControlPlaneScalingConfig,
+		"kubeApiServerConfig": in.KubeAPIServerConfig, "kubeSchedulerConfig": in.KubeSchedulerConfig,
+		"kubeControllerManagerConfig": in.KubeControllerManagerConfig,
+	} {
+		if !emptyOption(v) {
+			off = append(off, name)
+		}
+	}
+	slices.Sort(off)
+	ci.Unsupported = append(ci.Unsupported, off...)
+	u, err := h.cfg.Clusters.UpdateConfig(q.ctx, ci)
+	if err != nil {
+		writeError(q.w, err)
+		return
+	}
+	writeJSON(q.w, http.StatusOK, map[string]any{"update": updateToWire(u)})
+}
+
 func (h *Handler) describeUpdate(q *request, name, id string) {
 	u, err := h.cfg.Clusters.DescribeUpdate(q.ctx, name, id, q.query.Get("nodegroupName"), q.query.Get("addonName"))
 	if err != nil {

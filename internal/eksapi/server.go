@@ -166,6 +166,8 @@ func (h *Handler) route(q *request) {
 		h.deleteCluster(q, s[1])
 	case len(s) == 3 && s[0] == "clusters" && s[2] == "updates" && m == http.MethodPost:
 		h.updateClusterVersion(q, s[1])
+	case len(s) == 3 && s[0] == "clusters" && s[2] == "update-config" && m == http.MethodPost:
+		h.updateClusterConfig(q, s[1])
 	case len(s) == 3 && s[0] == "clusters" && s[2] == "updates" && m == http.MethodGet:
 		h.listUpdates(q, s[1])
 	case len(s) == 4 && s[0] == "clusters" && s[2] == "updates" && m == http.MethodGet:
