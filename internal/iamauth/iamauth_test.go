@@ -51,7 +51,7 @@ func creds() sigv4.StaticCredentials {
 
 // token makes a bearer token as `aws eks get-token` does: a presigned
 // GetCallerIdentity with the cluster name signed in x-k8s-aws-id.
-func token(t *testing.T, c aws.Credentials, clusterName, endpoint string, at time.Time) string {
+func token(t testing.TB, c aws.Credentials, clusterName, endpoint string, at time.Time) string {
 	t.Helper()
 	r, _ := http.NewRequest(http.MethodGet, endpoint+"/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Expires=60", nil)
 	r.Header.Set("x-k8s-aws-id", clusterName)
@@ -106,7 +106,7 @@ type env struct {
 	kube *fake.Clientset
 }
 
-func setup(t *testing.T, mode string) *env {
+func setup(t testing.TB, mode string) *env {
 	t.Helper()
 	clusters := fakeClusters{
 		"demo":  {Name: "demo", OIDCIssuerID: "DEMOID", Access: cluster.AccessConfig{AuthenticationMode: mode}},
@@ -304,5 +304,21 @@ func TestUnknownControlPlane(t *testing.T) {
 	e.h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, Path("DEMOID")+"/authenticate", strings.NewReader("{")))
 	if rec.Code != http.StatusBadRequest {
 		t.Errorf("status %d for a malformed review", rec.Code)
+	}
+}
+
+// BenchmarkAuthenticate is one TokenReview answered by the webhook
+// handler: decode, verify the presigned URL, map through the access entry.
+func BenchmarkAuthenticate(b *testing.B) {
+	e := setup(b, access.ModeAPI)
+	tok := token(b, aliceKey, "demo", "https://sts.us-east-1.amazonaws.com", now)
+	body, _ := json.Marshal(authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: tok}})
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, Path("DEMOID")+"/authenticate", bytes.NewReader(body)))
+		if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"authenticated":true`)) {
+			b.Fatalf("%d %s", rec.Code, rec.Body)
+		}
 	}
 }
