@@ -84,7 +84,7 @@ func tokenClient(t testing.TB, cl *ekstypes.Cluster, token string) *kubernetes.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: aws.ToString(cl.Endpoint), BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: ca}})
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: aws.ToString(cl.Endpoint), BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: ca}, QPS: 1000, Burst: 2000})
 	if err != nil {
 		t.Fatal(err)
 	}
