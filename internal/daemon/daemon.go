@@ -20,10 +20,12 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/internal/access"
+	"github.com/berthproject/berth/internal/asgapi"
 	"github.com/berthproject/berth/internal/cluster"
 	"github.com/berthproject/berth/internal/compute"
 	"github.com/berthproject/berth/internal/compute/ipam"
 	"github.com/berthproject/berth/internal/compute/simprovider"
+	"github.com/berthproject/berth/internal/controllers/autoscaler"
 	clusterctl "github.com/berthproject/berth/internal/controllers/cluster"
 	computectl "github.com/berthproject/berth/internal/controllers/compute"
 	fargatectl "github.com/berthproject/berth/internal/controllers/fargate"
@@ -250,6 +252,22 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	asgAuth, err := sigv4.New(sigv4.Config{Credentials: keys, Service: asgapi.SigningName})
+	if err != nil {
+		return err
+	}
+	asgAPI, err := asgapi.New(asgapi.Config{
+		Compute: instances, Nodegroups: nodegroups, Auth: asgAuth, Account: cfg.Account, Region: cfg.Region,
+		MaxBodyBytes: 1 << 20, Logger: log.With("component", "asgapi"),
+	})
+	if err != nil {
+		return err
+	}
+	// One resizer for the Auto Scaling API and the built-in autoscaler.
+	resizer, err := asgapi.NewResizer(asgapi.ResizerConfig{Compute: instances, Nodegroups: nodegroups})
+	if err != nil {
+		return err
+	}
 	ec2, err := ec2api.New(ec2api.Config{Network: network, Region: cfg.Region, Account: cfg.Account, Instances: instances, Logger: log.With("component", "ec2api")})
 	if err != nil {
 		return err
@@ -340,7 +358,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	front := &gateway{eks: api, ec2: ec2, ec2Auth: ec2Auth, iam: iamAPI, maxBody: 1 << 20}
+	scaler, err := autoscaler.New(autoscaler.Config{
+		Nodegroups: nodegroups, Network: network, Admin: provider.Admin, Resizer: resizer,
+		Logger: log.With("component", "autoscaler"),
+	})
+	if err != nil {
+		return err
+	}
+	front := &gateway{eks: api, ec2: ec2, ec2Auth: ec2Auth, iam: iamAPI, asg: asgAPI, maxBody: 1 << 20}
 	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 
 	printBanner(cfg.Out, endpoint, cfg.Region, files, network)
@@ -363,6 +388,7 @@ func Run(ctx context.Context, cfg Config) error {
 	run("compute controller", func() error { return computeCtl.Start(ctx) })
 	run("node group controller", func() error { return ngCtl.Start(ctx) })
 	run("webhooks", func() error { return hooks.Serve(ctx) })
+	run("autoscaler", func() error { return scaler.Start(ctx) })
 	run("fargate controller", func() error {
 		defer fargateCtl.Stop()
 		return fargateCtl.Start(ctx)

@@ -12,17 +12,20 @@ import (
 )
 
 // gateway sends each request to the API its signature is scoped to: one
-// endpoint serves EKS (restJson1), EC2, IAM and STS (query protocol), as
-// LocalStack and moto do. EKS, IAM and STS verify their own signatures;
-// EC2 requests are verified here, with a verifier that accepts the ec2
-// scope only.
+// endpoint serves EKS (restJson1), EC2, IAM, STS and Auto Scaling (query
+// protocol), as LocalStack and moto do. EKS, IAM, STS and Auto Scaling
+// verify their own signatures; EC2 requests are verified here, with a
+// verifier that accepts the ec2 scope only.
 type gateway struct {
 	eks     http.Handler
 	ec2     http.Handler
 	ec2Auth *sigv4.Verifier
 	// iam serves the iam and sts scopes (internal/iamapi); it reads the
 	// body itself, capped at the same maxBody.
-	iam     http.Handler
+	iam http.Handler
+	// asg serves the autoscaling scope (internal/asgapi); it reads the
+	// body itself, capped at the same maxBody.
+	asg     http.Handler
 	maxBody int64
 }
 
@@ -56,6 +59,13 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
 		g.iam.ServeHTTP(w, r)
+	case "autoscaling":
+		if g.asg == nil {
+			g.eks.ServeHTTP(w, r)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
+		g.asg.ServeHTTP(w, r)
 	default:
 		g.eks.ServeHTTP(w, r)
 	}

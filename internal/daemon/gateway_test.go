@@ -9,8 +9,9 @@ import (
 )
 
 // TestGatewayRoutes checks that requests go to the API their signing
-// scope names: iam and sts to the IAM handler, with the body capped, and
-// everything else but ec2 to EKS.
+// scope names: iam and sts to the IAM handler and autoscaling to the Auto
+// Scaling handler, with the body capped, and everything else but ec2 to
+// EKS.
 func TestGatewayRoutes(t *testing.T) {
 	var got string
 	var gotBody string
@@ -22,7 +23,7 @@ func TestGatewayRoutes(t *testing.T) {
 			gotBody, bodyErr = string(b), err
 		})
 	}
-	g := &gateway{eks: handler("eks"), ec2: handler("ec2"), iam: handler("iam"), maxBody: 32}
+	g := &gateway{eks: handler("eks"), ec2: handler("ec2"), iam: handler("iam"), asg: handler("autoscaling"), maxBody: 32}
 	auth := func(service string) string {
 		return "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/" + service + "/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
 	}
@@ -36,6 +37,8 @@ func TestGatewayRoutes(t *testing.T) {
 		{"sts", auth("sts"), "", "Action=GetCallerIdentity", "iam", false},
 		{"sts presigned", "", "?X-Amz-Credential=AKIDEXAMPLE%2F20260101%2Fus-east-1%2Fsts%2Faws4_request", "", "iam", false},
 		{"iam body too large", auth("iam"), "", strings.Repeat("x", 33), "iam", true},
+		{"autoscaling", auth("autoscaling"), "", "Action=DescribeAutoScalingGroups", "autoscaling", false},
+		{"autoscaling body too large", auth("autoscaling"), "", strings.Repeat("x", 33), "autoscaling", true},
 		{"eks", auth("eks"), "", "{}", "eks", false},
 		{"unsigned", "", "", "", "eks", false},
 	}
@@ -56,12 +59,15 @@ func TestGatewayRoutes(t *testing.T) {
 		})
 	}
 
-	// Without an IAM handler, iam and sts requests go to EKS as before.
-	g.iam = nil
-	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(""))
-	r.Header.Set("Authorization", auth("iam"))
-	g.ServeHTTP(httptest.NewRecorder(), r)
-	if got != "eks" {
-		t.Errorf("without an IAM handler routed to %q, want eks", got)
+	// Without an IAM or Auto Scaling handler, their requests go to EKS
+	// as before.
+	g.iam, g.asg = nil, nil
+	for _, service := range []string{"iam", "autoscaling"} {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(""))
+		r.Header.Set("Authorization", auth(service))
+		g.ServeHTTP(httptest.NewRecorder(), r)
+		if got != "eks" {
+			t.Errorf("without a handler for %s routed to %q, want eks", service, got)
+		}
 	}
 }
