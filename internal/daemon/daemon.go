@@ -414,7 +414,8 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 func printBanner(w io.Writer, endpoint, region string, files credentials.Files, n *vpc.Network) {
-	fmt.Fprintf(w, "berth is serving the EKS API at %s (region %s)\n\n", endpoint, region)
+	fmt.Fprintf(w, "berth is serving the EKS API at %s (region %s)\n", endpoint, region)
+	fmt.Fprintf(w, "(and, on the same endpoint, EC2, IAM, STS and Auto Scaling)\n\n")
 	fmt.Fprintf(w, "Use it with the AWS CLI or an SDK:\n")
 	fmt.Fprint(w, credentials.Usage(files))
 	fmt.Fprintf(w, "  (or: --endpoint-url %s with the keys in %s)\n\n", endpoint, files.Credentials)
