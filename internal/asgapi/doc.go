@@ -5,7 +5,8 @@
 // <ActionResponse><ActionResult>...</ActionResult><ResponseMetadata>
 // <RequestId> in the http://autoscaling.amazonaws.com/doc/2011-01-01/
 // namespace, errors <ErrorResponse><Error><Type><Code><Message></Error>
-// <RequestId>, most of them ValidationError as on AWS.
+// <RequestId>, most of them ValidationError as on AWS. The protocol is
+// internal/queryapi's.
 //
 // Every request is SigV4-verified before anything else, for the
 // autoscaling scope and berth's region; any valid credential may call.

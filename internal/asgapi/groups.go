@@ -2,23 +2,19 @@ package asgapi
 
 import (
 	"context"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/berthproject/berth/internal/compute"
 	"github.com/berthproject/berth/internal/paging"
+	"github.com/berthproject/berth/internal/queryapi"
 	"github.com/berthproject/berth/internal/vpc"
 )
 
 // The XML shapes of the answers, with the member names of the Auto
 // Scaling model. Lists are <Name><member>...</member></Name>; the lists
-// AWS writes even when empty are members[T] values.
-
-type members[T any] struct {
-	Member []T `xml:"member"`
-}
+// AWS writes even when empty are queryapi.Members values.
 
 type launchTemplateXML struct {
 	LaunchTemplateID   string `xml:"LaunchTemplateId"`
@@ -33,7 +29,7 @@ type overrideXML struct {
 type mixedInstancesPolicyXML struct {
 	LaunchTemplate struct {
 		LaunchTemplateSpecification launchTemplateXML `xml:"LaunchTemplateSpecification"`
-		Overrides                   members[overrideXML]
+		Overrides                   queryapi.Members[overrideXML]
 	} `xml:"LaunchTemplate"`
 	InstancesDistribution instancesDistributionXML `xml:"InstancesDistribution"`
 }
@@ -74,23 +70,23 @@ type groupXML struct {
 	MaxSize                          int                      `xml:"MaxSize"`
 	DesiredCapacity                  int                      `xml:"DesiredCapacity"`
 	DefaultCooldown                  int                      `xml:"DefaultCooldown"`
-	AvailabilityZones                members[string]
-	LoadBalancerNames                members[string]
-	TargetGroupARNs                  members[string]
+	AvailabilityZones                queryapi.Members[string]
+	LoadBalancerNames                queryapi.Members[string]
+	TargetGroupARNs                  queryapi.Members[string]
 	HealthCheckType                  string `xml:"HealthCheckType"`
 	HealthCheckGracePeriod           int    `xml:"HealthCheckGracePeriod"`
-	Instances                        *members[instanceXML]
+	Instances                        *queryapi.Members[instanceXML]
 	CreatedTime                      string `xml:"CreatedTime"`
-	SuspendedProcesses               members[string]
+	SuspendedProcesses               queryapi.Members[string]
 	VPCZoneIdentifier                string `xml:"VPCZoneIdentifier"`
-	EnabledMetrics                   members[string]
+	EnabledMetrics                   queryapi.Members[string]
 	Status                           string `xml:"Status,omitempty"`
-	Tags                             members[tagXML]
-	TerminationPolicies              members[string]
+	Tags                             queryapi.Members[tagXML]
+	TerminationPolicies              queryapi.Members[string]
 	NewInstancesProtectedFromScaleIn bool   `xml:"NewInstancesProtectedFromScaleIn"`
 	ServiceLinkedRoleARN             string `xml:"ServiceLinkedRoleARN"`
 	CapacityRebalance                bool   `xml:"CapacityRebalance"`
-	TrafficSources                   members[string]
+	TrafficSources                   queryapi.Members[string]
 }
 
 // What every group shows: Auto Scaling's defaults, and what EKS sets on
@@ -173,11 +169,11 @@ func (h *Handler) toGroupXML(g *compute.Group, instances []*compute.Instance, wi
 		MaxSize:              g.Max,
 		DesiredCapacity:      g.Desired,
 		DefaultCooldown:      defaultCooldown,
-		AvailabilityZones:    members[string]{Member: zones},
+		AvailabilityZones:    queryapi.Members[string]{Member: zones},
 		HealthCheckType:      healthCheckType,
 		CreatedTime:          timestamp(g.CreatedAt),
 		VPCZoneIdentifier:    strings.Join(g.SubnetIDs, ","),
-		TerminationPolicies:  members[string]{Member: []string{"Default"}},
+		TerminationPolicies:  queryapi.Members[string]{Member: []string{"Default"}},
 		ServiceLinkedRoleARN: h.serviceLinkedRole(),
 		CapacityRebalance:    g.CapacityType == compute.Spot,
 	}
@@ -217,7 +213,7 @@ func (h *Handler) toGroupXML(g *compute.Group, instances []*compute.Instance, wi
 		x.Tags.Member = append(x.Tags.Member, tagXML{ResourceID: g.Name, ResourceType: "auto-scaling-group", Key: k, Value: g.Tags[k], PropagateAtLaunch: true})
 	}
 	if withInstances {
-		x.Instances = &members[instanceXML]{}
+		x.Instances = &queryapi.Members[instanceXML]{}
 		for _, in := range instances {
 			if in.Group != g.Name || in.State == compute.StateTerminated {
 				continue
@@ -238,40 +234,40 @@ func (h *Handler) toGroupXML(g *compute.Group, instances []*compute.Instance, wi
 }
 
 type describeGroupsResult struct {
-	AutoScalingGroups members[groupXML]
+	AutoScalingGroups queryapi.Members[groupXML]
 	NextToken         string `xml:"NextToken,omitempty"`
 }
 
 // groupFilter answers a DescribeAutoScalingGroups filter for a group's
 // tags: tag-key, tag-value and tag:KEY. Values match exactly; a group
 // passes a filter when one of the filter's values matches.
-func groupFilter(f filter, tags map[string]string) (bool, error) {
+func groupFilter(f queryapi.Filter, tags map[string]string) (bool, error) {
 	switch {
-	case f.name == "tag-key":
+	case f.Name == "tag-key":
 		for k := range tags {
-			if slices.Contains(f.values, k) {
+			if slices.Contains(f.Values, k) {
 				return true, nil
 			}
 		}
 		return false, nil
-	case f.name == "tag-value":
+	case f.Name == "tag-value":
 		for _, v := range tags {
-			if slices.Contains(f.values, v) {
+			if slices.Contains(f.Values, v) {
 				return true, nil
 			}
 		}
 		return false, nil
-	case strings.HasPrefix(f.name, "tag:") && len(f.name) > len("tag:"):
-		v, ok := tags[f.name[len("tag:"):]]
-		return ok && slices.Contains(f.values, v), nil
-	case f.name == "":
+	case strings.HasPrefix(f.Name, "tag:") && len(f.Name) > len("tag:"):
+		v, ok := tags[f.Name[len("tag:"):]]
+		return ok && slices.Contains(f.Values, v), nil
+	case f.Name == "":
 		return false, missing("Filters.member.N.Name")
 	}
-	return false, validation("Filter name '%s' is not valid. DescribeAutoScalingGroups takes the filters tag-key, tag-value and tag:<key>.", f.name)
+	return false, validation("Filter name '%s' is not valid. DescribeAutoScalingGroups takes the filters tag-key, tag-value and tag:<key>.", f.Name)
 }
 
 func (h *Handler) describeAutoScalingGroups(ctx context.Context, c *call) (any, error) {
-	names, err := c.list("AutoScalingGroupNames")
+	names, err := c.List("AutoScalingGroupNames")
 	if err != nil {
 		return nil, err
 	}
@@ -289,15 +285,15 @@ func (h *Handler) describeAutoScalingGroups(ctx context.Context, c *call) (any, 
 		return nil, err
 	}
 	withInstances := true
-	if b, err := c.optBool("IncludeInstances"); err != nil {
+	if b, err := c.Bool("IncludeInstances"); err != nil {
 		return nil, err
 	} else if b != nil {
 		withInstances = *b
 	}
 	var after string
-	if tok := c.optString("NextToken"); tok != nil && *tok != "" {
+	if tok := c.Opt("NextToken"); tok != nil && *tok != "" {
 		if after, err = paging.After(*tok); err != nil {
-			return nil, &wireError{Status: http.StatusBadRequest, Code: codeInvalidNextToken, Message: "The token '" + *tok + "' is invalid."}
+			return nil, invalidToken(*tok)
 		}
 	}
 	groups, err := h.cfg.Compute.Groups(ctx)

@@ -3,7 +3,6 @@ package asgapi
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/berthproject/berth/internal/compute"
 	"github.com/berthproject/berth/internal/paging"
+	"github.com/berthproject/berth/internal/queryapi"
 )
 
 // updateParams are the UpdateAutoScalingGroup members berth honours.
@@ -22,13 +22,13 @@ func (h *Handler) updateAutoScalingGroup(ctx context.Context, c *call) (any, err
 		return nil, err
 	}
 	var s Size
-	if s.Min, err = c.optInt("MinSize"); err != nil {
+	if s.Min, err = c.Int("MinSize"); err != nil {
 		return nil, err
 	}
-	if s.Max, err = c.optInt("MaxSize"); err != nil {
+	if s.Max, err = c.Int("MaxSize"); err != nil {
 		return nil, err
 	}
-	if s.Desired, err = c.optInt("DesiredCapacity"); err != nil {
+	if s.Desired, err = c.Int("DesiredCapacity"); err != nil {
 		return nil, err
 	}
 	g, _, err := h.cfg.Compute.Group(ctx, name)
@@ -71,7 +71,7 @@ func (h *Handler) unsupportedChanges(c *call, g *compute.Group) error {
 		if slices.Contains(updateParams, p) || strings.HasPrefix(p, "X-Amz-") {
 			continue
 		}
-		if eq, ok := same[p]; ok && eq(c.params.Get(p)) {
+		if eq, ok := same[p]; ok && eq(c.Get(p)) {
 			continue
 		}
 		refused = append(refused, p)
@@ -87,7 +87,7 @@ func (h *Handler) setDesiredCapacity(ctx context.Context, c *call) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	desired, err := c.optInt("DesiredCapacity")
+	desired, err := c.Int("DesiredCapacity")
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func (h *Handler) setDesiredCapacity(ctx context.Context, c *call) (any, error) 
 	}
 	// HonorCooldown is accepted: berth has no scaling policies, so no
 	// cooldown is ever running.
-	if _, err := c.optBool("HonorCooldown"); err != nil {
+	if _, err := c.Bool("HonorCooldown"); err != nil {
 		return nil, err
 	}
 	return nil, h.resizer.SetDesired(ctx, name, *desired)
@@ -117,30 +117,30 @@ type activityXML struct {
 }
 
 type terminateResult struct {
-	Activities *members[activityXML] `xml:"Activities"`
-	Activity   *activityXML          `xml:"Activity"`
+	Activities *queryapi.Members[activityXML] `xml:"Activities"`
+	Activity   *activityXML                   `xml:"Activity"`
 }
 
 // maxTerminateIDs is how many InstanceIds one call may name.
 const maxTerminateIDs = 100
 
 func (h *Handler) terminateInstance(ctx context.Context, c *call) (any, error) {
-	decrement, err := c.optBool("ShouldDecrementDesiredCapacity")
+	decrement, err := c.Bool("ShouldDecrementDesiredCapacity")
 	if err != nil {
 		return nil, err
 	}
 	if decrement == nil {
 		return nil, missing("ShouldDecrementDesiredCapacity")
 	}
-	ids, err := c.list("InstanceIds")
+	ids, err := c.List("InstanceIds")
 	if err != nil {
 		return nil, err
 	}
 	var group string
-	if name := c.optString("AutoScalingGroupName"); name != nil {
+	if name := c.Opt("AutoScalingGroupName"); name != nil {
 		group = *name
 	}
-	one := c.optString("InstanceId")
+	one := c.Opt("InstanceId")
 	switch {
 	case one != nil && len(ids) > 0:
 		return nil, validation("Specify either InstanceId or InstanceIds, not both.")
@@ -172,7 +172,7 @@ func (h *Handler) terminateInstance(ctx context.Context, c *call) (any, error) {
 		out.Activity = &x
 		return out, nil
 	}
-	out.Activities = &members[activityXML]{}
+	out.Activities = &queryapi.Members[activityXML]{}
 	for _, a := range acts {
 		out.Activities.Member = append(out.Activities.Member, h.toActivityXML(g, a, instances))
 	}
@@ -239,24 +239,24 @@ func (h *Handler) toActivityXML(g *compute.Group, a compute.Activity, instances 
 }
 
 type describeActivitiesResult struct {
-	Activities members[activityXML]
+	Activities queryapi.Members[activityXML]
 	NextToken  string `xml:"NextToken,omitempty"`
 }
 
 // activityFilter checks a DescribeScalingActivities filter and returns
 // whether an activity, as shown, passes it.
-func activityFilter(f filter, a activityXML) (bool, error) {
-	switch f.name {
+func activityFilter(f queryapi.Filter, a activityXML) (bool, error) {
+	switch f.Name {
 	case "Status":
-		return slices.Contains(f.values, a.StatusCode), nil
+		return slices.Contains(f.Values, a.StatusCode), nil
 	case "StartTimeLowerBound", "StartTimeUpperBound":
 		start, _ := time.Parse(time.RFC3339, a.StartTime)
-		for _, v := range f.values {
+		for _, v := range f.Values {
 			t, err := parseBound(v)
 			if err != nil {
-				return false, validation("Value '%s' for filter %s is not an ISO 8601 timestamp.", v, f.name)
+				return false, validation("Value '%s' for filter %s is not an ISO 8601 timestamp.", v, f.Name)
 			}
-			if f.name == "StartTimeLowerBound" && start.Before(t) || f.name == "StartTimeUpperBound" && start.After(t) {
+			if f.Name == "StartTimeLowerBound" && start.Before(t) || f.Name == "StartTimeUpperBound" && start.After(t) {
 				return false, nil
 			}
 		}
@@ -264,7 +264,7 @@ func activityFilter(f filter, a activityXML) (bool, error) {
 	case "":
 		return false, missing("Filters.member.N.Name")
 	}
-	return false, validation("Filter name '%s' is not valid. DescribeScalingActivities takes the filters Status, StartTimeLowerBound and StartTimeUpperBound.", f.name)
+	return false, validation("Filter name '%s' is not valid. DescribeScalingActivities takes the filters Status, StartTimeLowerBound and StartTimeUpperBound.", f.Name)
 }
 
 // parseBound reads an ISO 8601 timestamp; one without a zone is UTC.
@@ -276,7 +276,7 @@ func parseBound(v string) (time.Time, error) {
 }
 
 func (h *Handler) describeScalingActivities(ctx context.Context, c *call) (any, error) {
-	ids, err := c.list("ActivityIds")
+	ids, err := c.List("ActivityIds")
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +284,7 @@ func (h *Handler) describeScalingActivities(ctx context.Context, c *call) (any, 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.optBool("IncludeDeletedGroups"); err != nil {
+	if _, err := c.Bool("IncludeDeletedGroups"); err != nil {
 		return nil, err
 	}
 	limit, err := c.maxRecords(100, 100)
@@ -292,17 +292,17 @@ func (h *Handler) describeScalingActivities(ctx context.Context, c *call) (any, 
 		return nil, err
 	}
 	var after string
-	tok := c.optString("NextToken")
+	tok := c.Opt("NextToken")
 	if tok != nil && *tok != "" {
 		if after, err = paging.After(*tok); err != nil {
-			return nil, &wireError{Status: http.StatusBadRequest, Code: codeInvalidNextToken, Message: "The token '" + *tok + "' is invalid."}
+			return nil, invalidToken(*tok)
 		}
 	}
 	groups, err := h.cfg.Compute.Groups(ctx)
 	if err != nil {
 		return nil, err
 	}
-	name := c.optString("AutoScalingGroupName")
+	name := c.Opt("AutoScalingGroupName")
 	instances, err := h.cfg.Compute.Instances(ctx)
 	if err != nil {
 		return nil, err
@@ -346,7 +346,7 @@ func (h *Handler) describeScalingActivities(ctx context.Context, c *call) (any, 
 	if after != "" {
 		i := slices.IndexFunc(all, func(e entry) bool { return e.x.ActivityID == after })
 		if i < 0 {
-			return nil, &wireError{Status: http.StatusBadRequest, Code: codeInvalidNextToken, Message: "The token '" + *tok + "' is invalid."}
+			return nil, invalidToken(*tok)
 		}
 		from = i + 1
 	}

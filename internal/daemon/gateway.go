@@ -2,12 +2,13 @@ package daemon
 
 import (
 	"bytes"
-	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
 
+	"github.com/berthproject/berth/internal/ec2api"
+	"github.com/berthproject/berth/internal/queryapi"
 	"github.com/berthproject/berth/internal/sigv4"
 )
 
@@ -112,19 +113,9 @@ func ec2AuthError(se *sigv4.Error) (int, string) {
 	return http.StatusForbidden, "AuthFailure"
 }
 
+// writeEC2Error answers in EC2's error envelope, as ec2api does.
 func writeEC2Error(w http.ResponseWriter, status int, code, message string) {
-	type errXML struct {
-		Code    string `xml:"Code"`
-		Message string `xml:"Message"`
-	}
-	type resp struct {
-		XMLName   xml.Name `xml:"Response"`
-		Errors    []errXML `xml:"Errors>Error"`
-		RequestID string   `xml:"RequestID"`
-	}
-	b, _ := xml.Marshal(resp{Errors: []errXML{{Code: code, Message: message}}, RequestID: w.Header().Get("x-amzn-RequestId")})
-	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-	w.WriteHeader(status)
-	w.Write([]byte(xml.Header))
-	w.Write(b)
+	ec2Dialect.WriteError(w, w.Header().Get("x-amzn-RequestId"), &queryapi.Error{Status: status, Code: code, Message: message})
 }
+
+var ec2Dialect = queryapi.Dialect{Protocol: queryapi.EC2, Version: ec2api.APIVersion, Namespace: ec2api.Namespace}

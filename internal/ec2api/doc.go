@@ -13,5 +13,6 @@
 // reservation per instance, terminated instances listed until the compute
 // layer forgets them, termination handed to the compute controllers as
 // shutting-down. Every other action gets EC2's InvalidAction error. The
-// caller verifies SigV4 before the handler runs.
+// caller verifies SigV4 before the handler runs; the protocol is
+// internal/queryapi's EC2 dialect.
 package ec2api

@@ -13,6 +13,7 @@ import (
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/compute"
 	"github.com/berthproject/berth/internal/compute/instancetypes"
+	"github.com/berthproject/berth/internal/queryapi"
 	"github.com/berthproject/berth/internal/vpc"
 )
 
@@ -28,7 +29,7 @@ const ec2Time = "2006-01-02T15:04:05.000Z"
 
 type describeInstancesResponse struct {
 	XMLName xml.Name `xml:"DescribeInstancesResponse"`
-	header
+	queryapi.EC2Header
 	Reservations set[reservationXML] `xml:"reservationSet"`
 	NextToken    string              `xml:"nextToken,omitempty"`
 }
@@ -438,14 +439,14 @@ func (h *Handler) instanceAttr(x instanceXML, name string) (values []string, ok 
 // instanceIDs reads InstanceId.N: distinct, in request order, each well
 // formed.
 func (c *call) instanceIDs() ([]string, error) {
-	ids, err := c.list("InstanceId")
+	ids, err := c.List("InstanceId")
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, id := range ids {
 		if !instanceIDRE.MatchString(id) {
-			return nil, errorf("InvalidInstanceID.Malformed", "Invalid id: %q", id)
+			return nil, queryapi.Errorf("InvalidInstanceID.Malformed", "Invalid id: %q", id)
 		}
 		if !slices.Contains(out, id) {
 			out = append(out, id)
@@ -478,8 +479,8 @@ func (h *Handler) describeInstances(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(ids) > 0 && c.params.Get("MaxResults") != "" {
-		return nil, errorf("InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
+	if len(ids) > 0 && c.Get("MaxResults") != "" {
+		return nil, queryapi.Errorf("InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
 	}
 	filters, err := c.filters(func(name string) bool {
 		_, ok := h.instanceAttr(instanceXML{}, name)
@@ -519,7 +520,7 @@ func (h *Handler) describeInstances(ctx context.Context, c *call) (any, error) {
 
 type terminateInstancesResponse struct {
 	XMLName xml.Name `xml:"TerminateInstancesResponse"`
-	header
+	queryapi.EC2Header
 	Instances set[stateChangeXML] `xml:"instancesSet"`
 }
 
@@ -538,7 +539,7 @@ func (h *Handler) terminateInstances(ctx context.Context, c *call) (any, error) 
 		return nil, err
 	}
 	if len(ids) == 0 {
-		return nil, errorf("MissingParameter", "The request must contain the parameter InstanceId.")
+		return nil, queryapi.Errorf("MissingParameter", "The request must contain the parameter InstanceId.")
 	}
 	all, err := h.instances(ctx)
 	if err != nil {
@@ -551,7 +552,7 @@ func (h *Handler) terminateInstances(ctx context.Context, c *call) (any, error) 
 	if apierror.IsKind(err, apierror.ResourceNotFound) {
 		// Forgotten between the check and the call.
 		e, _ := apierror.As(err)
-		return nil, errorf("InvalidInstanceID.NotFound", "%s", e.Message)
+		return nil, queryapi.Errorf("InvalidInstanceID.NotFound", "%s", e.Message)
 	}
 	if err != nil {
 		return nil, err

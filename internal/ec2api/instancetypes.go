@@ -7,11 +7,12 @@ import (
 	"strings"
 
 	"github.com/berthproject/berth/internal/compute/instancetypes"
+	"github.com/berthproject/berth/internal/queryapi"
 )
 
 type describeInstanceTypesResponse struct {
 	XMLName xml.Name `xml:"DescribeInstanceTypesResponse"`
-	header
+	queryapi.EC2Header
 	InstanceTypes set[instanceTypeXML] `xml:"instanceTypeSet"`
 	NextToken     string               `xml:"nextToken,omitempty"`
 }
@@ -196,10 +197,10 @@ func instanceTypeAttr(t instanceTypeXML, name string) []string {
 }
 
 func (h *Handler) describeInstanceTypes(c *call) (any, error) {
-	if _, err := c.boolParam("IncludeUnsupportedInRegion"); err != nil {
+	if _, err := c.flag("IncludeUnsupportedInRegion"); err != nil {
 		return nil, err
 	}
-	names, err := c.list("InstanceType")
+	names, err := c.List("InstanceType")
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +211,7 @@ func (h *Handler) describeInstanceTypes(c *call) (any, error) {
 		}
 	}
 	if len(unknown) > 0 {
-		return nil, errorf("InvalidInstanceType", "The following supplied instance types do not exist: [%s]", strings.Join(unknown, ", "))
+		return nil, queryapi.Errorf("InvalidInstanceType", "The following supplied instance types do not exist: [%s]", strings.Join(unknown, ", "))
 	}
 	var probe instanceTypeXML
 	filters, err := c.filters(func(name string) bool { return instanceTypeAttr(probe, name) != nil })

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berthproject/berth/internal/queryapi"
 	"github.com/berthproject/berth/internal/vpc"
 )
 
@@ -22,7 +23,7 @@ const (
 
 type describeVpcsResponse struct {
 	XMLName xml.Name `xml:"DescribeVpcsResponse"`
-	header
+	queryapi.EC2Header
 	Vpcs      set[vpcXML] `xml:"vpcSet"`
 	NextToken string      `xml:"nextToken,omitempty"`
 }
@@ -56,7 +57,7 @@ func vpcTags() []tag { return []tag{{Key: "Name", Value: vpcName}} }
 
 func (h *Handler) describeVpcs(c *call) (any, error) {
 	n := h.cfg.Network
-	ids, err := c.list("VpcId")
+	ids, err := c.List("VpcId")
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +129,7 @@ func (h *Handler) vpcAttr(name string) []string {
 
 type describeSubnetsResponse struct {
 	XMLName xml.Name `xml:"DescribeSubnetsResponse"`
-	header
+	queryapi.EC2Header
 	Subnets   set[subnetXML] `xml:"subnetSet"`
 	NextToken string         `xml:"nextToken,omitempty"`
 }
@@ -227,7 +228,7 @@ func (h *Handler) subnetAttr(s vpc.Subnet, name string) []string {
 
 func (h *Handler) describeSubnets(c *call) (any, error) {
 	n := h.cfg.Network
-	ids, err := c.list("SubnetId")
+	ids, err := c.List("SubnetId")
 	if err != nil {
 		return nil, err
 	}
@@ -279,16 +280,16 @@ func (h *Handler) describeSubnets(c *call) (any, error) {
 
 // notFound is EC2's error for IDs that do not exist: "The subnet ID 'x'
 // does not exist", or for several "The subnet IDs 'x, y' do not exist".
-func notFound(code, what string, ids []string) *apiError {
+func notFound(code, what string, ids []string) *queryapi.Error {
 	if len(ids) == 1 {
-		return errorf(code, "The %s '%s' does not exist", what, ids[0])
+		return queryapi.Errorf(code, "The %s '%s' does not exist", what, ids[0])
 	}
-	return errorf(code, "The %ss '%s' do not exist", what, strings.Join(ids, ", "))
+	return queryapi.Errorf(code, "The %ss '%s' do not exist", what, strings.Join(ids, ", "))
 }
 
 type describeAvailabilityZonesResponse struct {
 	XMLName xml.Name `xml:"DescribeAvailabilityZonesResponse"`
-	header
+	queryapi.EC2Header
 	Zones set[zoneXML] `xml:"availabilityZoneInfo"`
 }
 
@@ -348,15 +349,15 @@ func zoneAttr(z zoneXML, name string) []string {
 }
 
 func (h *Handler) describeAvailabilityZones(c *call) (any, error) {
-	if _, err := c.boolParam("AllAvailabilityZones"); err != nil {
+	if _, err := c.flag("AllAvailabilityZones"); err != nil {
 		return nil, err
 	}
 	zones := h.zones()
-	names, err := c.list("ZoneName")
+	names, err := c.List("ZoneName")
 	if err != nil {
 		return nil, err
 	}
-	zoneIDs, err := c.list("ZoneId")
+	zoneIDs, err := c.List("ZoneId")
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +373,7 @@ func (h *Handler) describeAvailabilityZones(c *call) (any, error) {
 		}
 	}
 	if len(unknown) > 0 {
-		return nil, errorf("InvalidParameterValue", "Invalid availability zone: [%s]", strings.Join(unknown, ", "))
+		return nil, queryapi.Errorf("InvalidParameterValue", "Invalid availability zone: [%s]", strings.Join(unknown, ", "))
 	}
 	filters, err := c.filters(func(name string) bool { return zoneAttr(zoneXML{}, name) != nil })
 	if err != nil {

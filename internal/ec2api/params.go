@@ -5,89 +5,40 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/berthproject/berth/internal/queryapi"
 )
 
-// list returns the members of a flattened query list (Name.1, Name.2, ...)
-// in index order.
-func (c *call) list(name string) ([]string, error) {
-	idx, err := c.indexes(name + ".")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(idx))
-	for _, i := range idx {
-		out = append(out, c.params.Get(name+"."+strconv.Itoa(i)))
-	}
-	return out, nil
+// call is one decoded request.
+type call struct {
+	queryapi.Params
 }
 
-// indexes returns the sorted, distinct N of the parameters prefix+N[.rest].
-func (c *call) indexes(prefix string) ([]int, error) {
-	var idx []int
-	for k := range c.params {
-		rest, ok := strings.CutPrefix(k, prefix)
-		if !ok {
-			continue
-		}
-		n, _, _ := strings.Cut(rest, ".")
-		i, err := strconv.Atoi(n)
-		if err != nil || i < 1 {
-			return nil, errorf("InvalidParameterValue", "The parameter %s is not recognized.", k)
-		}
-		if !slices.Contains(idx, i) {
-			idx = append(idx, i)
-		}
-	}
-	slices.Sort(idx)
-	return idx, nil
-}
-
-func (c *call) boolParam(name string) (bool, error) {
-	v := c.params.Get(name)
-	switch strings.ToLower(v) {
-	case "":
-		return false, nil
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
-	}
-	return false, errorf("InvalidParameterValue", "Value (%s) for parameter %s is invalid. Expected: 'true' or 'false'.", v, name)
-}
-
-// filter is one Filter.N of a request.
-type filter struct {
-	name   string
-	values []string
+// flag reads a boolean parameter; absent or empty is false.
+func (c *call) flag(name string) (bool, error) {
+	b, err := c.Bool(name)
+	return b != nil && *b, err
 }
 
 // filters decodes Filter.N.Name and Filter.N.Value.M and checks every name
 // against the action's known filters.
-func (c *call) filters(known func(name string) bool) ([]filter, error) {
-	idx, err := c.indexes("Filter.")
-	if err != nil {
-		return nil, err
-	}
-	var out []filter
-	for _, i := range idx {
-		p := "Filter." + strconv.Itoa(i)
-		name := c.params.Get(p + ".Name")
+func (c *call) filters(known func(name string) bool) ([]queryapi.Filter, error) {
+	return c.Filters("Filter", "Value", func(p, name string) error {
 		if name == "" {
-			return nil, errorf("MissingParameter", "The request must contain the parameter %s.Name.", p)
+			return queryapi.Errorf("MissingParameter", "The request must contain the parameter %s.Name.", p)
 		}
 		if !known(name) {
-			return nil, errorf("InvalidParameterValue", "The filter '%s' is invalid", name)
+			return queryapi.Errorf("InvalidParameterValue", "The filter '%s' is invalid", name)
 		}
-		values, err := c.list(p + ".Value")
-		if err != nil {
-			return nil, err
+		// The values are read here too, so that a filter without any is
+		// refused before the next filter is looked at.
+		if values, err := c.List(p + ".Value"); err != nil {
+			return err
+		} else if len(values) == 0 {
+			return queryapi.Errorf("MissingParameter", "The request must contain the parameter %s.Value.", p)
 		}
-		if len(values) == 0 {
-			return nil, errorf("MissingParameter", "The request must contain the parameter %s.Value.", p)
-		}
-		out = append(out, filter{name: name, values: values})
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // attributes gives a resource's values for a filter name.
@@ -96,11 +47,11 @@ type attributes func(name string) []string
 // matches reports whether a resource passes every filter: for each filter
 // one of its values matches one of the filter's values. Values may use the
 // * and ? wildcards, as in EC2.
-func matches(attr attributes, filters []filter) bool {
+func matches(attr attributes, filters []queryapi.Filter) bool {
 	for _, f := range filters {
-		have := attr(f.name)
+		have := attr(f.Name)
 		if !slices.ContainsFunc(have, func(h string) bool {
-			return slices.ContainsFunc(f.values, func(pattern string) bool { return glob(pattern, h) })
+			return slices.ContainsFunc(f.Values, func(pattern string) bool { return glob(pattern, h) })
 		}) {
 			return false
 		}
@@ -173,24 +124,24 @@ type page struct {
 // NextToken and returns its bounds and the token of the next page.
 func (c *call) paginate(p page, n int) (from, to int, next string, err error) {
 	size := p.def
-	if v := c.params.Get("MaxResults"); v != "" {
+	if v := c.Get("MaxResults"); v != "" {
 		m, err := strconv.Atoi(v)
 		if err != nil || m < p.min || m > p.max {
-			return 0, 0, "", errorf("InvalidParameterValue",
+			return 0, 0, "", queryapi.Errorf("InvalidParameterValue",
 				"Value ( %s ) for parameter maxResults is invalid. Parameter must be between %d and %d.", v, p.min, p.max)
 		}
 		size = m
 	}
-	if tok := c.params.Get("NextToken"); tok != "" {
-		from, err = decodeToken(c.action, tok)
+	if tok := c.Get("NextToken"); tok != "" {
+		from, err = decodeToken(c.Action(), tok)
 		if err != nil || from > n {
-			return 0, 0, "", errorf("InvalidPaginationToken", "The pagination token %s is not valid.", tok)
+			return 0, 0, "", queryapi.Errorf("InvalidPaginationToken", "The pagination token %s is not valid.", tok)
 		}
 	}
 	to = n
 	if size > 0 && from+size < n {
 		to = from + size
-		next = encodeToken(c.action, to)
+		next = encodeToken(c.Action(), to)
 	}
 	return from, to, next, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/compute"
+	"github.com/berthproject/berth/internal/queryapi"
 )
 
 // SendSpotInstanceInterruptions is berth's own action (EC2 has none; AWS
@@ -22,7 +23,7 @@ const actionSendSpotInterruptions = "SendSpotInstanceInterruptions"
 
 type spotInterruptionsResponse struct {
 	XMLName xml.Name `xml:"SendSpotInstanceInterruptionsResponse"`
-	header
+	queryapi.EC2Header
 	Instances set[spotInterruptionXML] `xml:"instancesSet"`
 }
 
@@ -38,13 +39,13 @@ func (h *Handler) sendSpotInterruptions(ctx context.Context, c *call) (any, erro
 		return nil, err
 	}
 	if len(ids) == 0 {
-		return nil, errorf("MissingParameter", "The request must contain the parameter InstanceId.")
+		return nil, queryapi.Errorf("MissingParameter", "The request must contain the parameter InstanceId.")
 	}
 	notice := compute.SpotNotice
-	if v := c.params.Get("NoticeSeconds"); v != "" {
+	if v := c.Get("NoticeSeconds"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 3600 {
-			return nil, errorf("InvalidParameterValue", "Value (%s) for parameter NoticeSeconds is invalid. It must be a whole number of seconds from 0 to 3600.", v)
+			return nil, queryapi.Errorf("InvalidParameterValue", "Value (%s) for parameter NoticeSeconds is invalid. It must be a whole number of seconds from 0 to 3600.", v)
 		}
 		notice = time.Duration(n) * time.Second
 	}
@@ -63,7 +64,7 @@ func (h *Handler) sendSpotInterruptions(ctx context.Context, c *call) (any, erro
 		if e.Kind == apierror.ResourceNotFound {
 			code = "InvalidInstanceID.NotFound"
 		}
-		return nil, errorf(code, "%s", e.Message)
+		return nil, queryapi.Errorf(code, "%s", e.Message)
 	}
 	if err != nil {
 		return nil, err

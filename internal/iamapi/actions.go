@@ -5,15 +5,12 @@ import (
 	"strings"
 
 	"github.com/berthproject/berth/internal/iam"
+	"github.com/berthproject/berth/internal/queryapi"
 )
 
 // The XML shapes of the answers, with the member names and order of the
-// IAM and STS models. Lists are <Name><member>...</member></Name>, written
-// even when empty.
-
-type members[T any] struct {
-	Member []T `xml:"member"`
-}
+// IAM and STS models. Lists are <Name><member>...</member></Name>
+// (queryapi.Members), written even when empty.
 
 type tagXML struct {
 	Key   string `xml:"Key"`
@@ -114,7 +111,7 @@ func toAccessKeyXML(k iam.AccessKey) accessKeyXML {
 
 func (h *Handler) createUser(ctx context.Context, c *call) (any, error) {
 	u, err := h.cfg.Service.CreateUser(ctx, c.caller, iam.CreateUserInput{
-		UserName: c.optString("UserName"), Path: c.optString("Path"), Tags: c.tags(),
+		UserName: c.Opt("UserName"), Path: c.Opt("Path"), Tags: c.tags(),
 	})
 	if err != nil {
 		return nil, err
@@ -125,7 +122,7 @@ func (h *Handler) createUser(ctx context.Context, c *call) (any, error) {
 }
 
 func (h *Handler) getUser(ctx context.Context, c *call) (any, error) {
-	u, err := h.cfg.Service.GetUser(ctx, c.caller, c.optString("UserName"))
+	u, err := h.cfg.Service.GetUser(ctx, c.caller, c.Opt("UserName"))
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +132,7 @@ func (h *Handler) getUser(ctx context.Context, c *call) (any, error) {
 }
 
 func (h *Handler) listUsers(ctx context.Context, c *call) (any, error) {
-	in, err := c.list(true)
+	in, err := c.listInput(true)
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +141,9 @@ func (h *Handler) listUsers(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	out := struct {
-		Users       members[userXML] `xml:"Users"`
-		IsTruncated bool             `xml:"IsTruncated"`
-		Marker      string           `xml:"Marker,omitempty"`
+		Users       queryapi.Members[userXML] `xml:"Users"`
+		IsTruncated bool                      `xml:"IsTruncated"`
+		Marker      string                    `xml:"Marker,omitempty"`
 	}{IsTruncated: p.Truncated, Marker: p.Marker}
 	out.Users.Member = make([]userXML, len(p.Items))
 	for i := range p.Items {
@@ -156,11 +153,11 @@ func (h *Handler) listUsers(ctx context.Context, c *call) (any, error) {
 }
 
 func (h *Handler) deleteUser(ctx context.Context, c *call) (any, error) {
-	return nil, h.cfg.Service.DeleteUser(ctx, c.caller, c.optString("UserName"))
+	return nil, h.cfg.Service.DeleteUser(ctx, c.caller, c.Opt("UserName"))
 }
 
 func (h *Handler) createAccessKey(ctx context.Context, c *call) (any, error) {
-	k, err := h.cfg.Service.CreateAccessKey(ctx, c.caller, c.optString("UserName"))
+	k, err := h.cfg.Service.CreateAccessKey(ctx, c.caller, c.Opt("UserName"))
 	if err != nil {
 		return nil, err
 	}
@@ -170,18 +167,18 @@ func (h *Handler) createAccessKey(ctx context.Context, c *call) (any, error) {
 }
 
 func (h *Handler) listAccessKeys(ctx context.Context, c *call) (any, error) {
-	in, err := c.list(false)
+	in, err := c.listInput(false)
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.cfg.Service.ListAccessKeys(ctx, c.caller, c.optString("UserName"), in)
+	p, err := h.cfg.Service.ListAccessKeys(ctx, c.caller, c.Opt("UserName"), in)
 	if err != nil {
 		return nil, err
 	}
 	out := struct {
-		AccessKeyMetadata members[accessKeyXML] `xml:"AccessKeyMetadata"`
-		IsTruncated       bool                  `xml:"IsTruncated"`
-		Marker            string                `xml:"Marker,omitempty"`
+		AccessKeyMetadata queryapi.Members[accessKeyXML] `xml:"AccessKeyMetadata"`
+		IsTruncated       bool                           `xml:"IsTruncated"`
+		Marker            string                         `xml:"Marker,omitempty"`
 	}{IsTruncated: p.Truncated, Marker: p.Marker}
 	out.AccessKeyMetadata.Member = make([]accessKeyXML, len(p.Items))
 	for i, k := range p.Items {
@@ -191,19 +188,19 @@ func (h *Handler) listAccessKeys(ctx context.Context, c *call) (any, error) {
 }
 
 func (h *Handler) deleteAccessKey(ctx context.Context, c *call) (any, error) {
-	return nil, h.cfg.Service.DeleteAccessKey(ctx, c.caller, c.optString("UserName"), c.optString("AccessKeyId"))
+	return nil, h.cfg.Service.DeleteAccessKey(ctx, c.caller, c.Opt("UserName"), c.Opt("AccessKeyId"))
 }
 
 func (h *Handler) createRole(ctx context.Context, c *call) (any, error) {
-	maxSession, err := c.optInt("MaxSessionDuration")
+	maxSession, err := c.Int("MaxSessionDuration")
 	if err != nil {
 		return nil, err
 	}
 	r, err := h.cfg.Service.CreateRole(ctx, c.caller, iam.CreateRoleInput{
-		RoleName:                 c.optString("RoleName"),
-		Path:                     c.optString("Path"),
-		AssumeRolePolicyDocument: c.optString("AssumeRolePolicyDocument"),
-		Description:              c.optString("Description"),
+		RoleName:                 c.Opt("RoleName"),
+		Path:                     c.Opt("Path"),
+		AssumeRolePolicyDocument: c.Opt("AssumeRolePolicyDocument"),
+		Description:              c.Opt("Description"),
 		MaxSessionDuration:       maxSession,
 		Tags:                     c.tags(),
 	})
@@ -216,7 +213,7 @@ func (h *Handler) createRole(ctx context.Context, c *call) (any, error) {
 }
 
 func (h *Handler) getRole(ctx context.Context, c *call) (any, error) {
-	r, err := h.cfg.Service.GetRole(ctx, c.caller, c.optString("RoleName"))
+	r, err := h.cfg.Service.GetRole(ctx, c.caller, c.Opt("RoleName"))
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +223,7 @@ func (h *Handler) getRole(ctx context.Context, c *call) (any, error) {
 }
 
 func (h *Handler) listRoles(ctx context.Context, c *call) (any, error) {
-	in, err := c.list(true)
+	in, err := c.listInput(true)
 	if err != nil {
 		return nil, err
 	}
@@ -235,9 +232,9 @@ func (h *Handler) listRoles(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	out := struct {
-		Roles       members[roleXML] `xml:"Roles"`
-		IsTruncated bool             `xml:"IsTruncated"`
-		Marker      string           `xml:"Marker,omitempty"`
+		Roles       queryapi.Members[roleXML] `xml:"Roles"`
+		IsTruncated bool                      `xml:"IsTruncated"`
+		Marker      string                    `xml:"Marker,omitempty"`
 	}{IsTruncated: p.Truncated, Marker: p.Marker}
 	out.Roles.Member = make([]roleXML, len(p.Items))
 	for i := range p.Items {
@@ -247,7 +244,7 @@ func (h *Handler) listRoles(ctx context.Context, c *call) (any, error) {
 }
 
 func (h *Handler) deleteRole(ctx context.Context, c *call) (any, error) {
-	return nil, h.cfg.Service.DeleteRole(ctx, c.caller, c.optString("RoleName"))
+	return nil, h.cfg.Service.DeleteRole(ctx, c.caller, c.Opt("RoleName"))
 }
 
 // STS actions.
@@ -265,15 +262,15 @@ func (h *Handler) getCallerIdentity(ctx context.Context, c *call) (any, error) {
 }
 
 func (h *Handler) assumeRole(ctx context.Context, c *call) (any, error) {
-	duration, err := c.optInt("DurationSeconds")
+	duration, err := c.Int("DurationSeconds")
 	if err != nil {
 		return nil, err
 	}
 	s, err := h.cfg.Service.AssumeRole(ctx, c.caller, iam.AssumeRoleInput{
-		RoleARN:         c.optString("RoleArn"),
-		RoleSessionName: c.optString("RoleSessionName"),
+		RoleARN:         c.Opt("RoleArn"),
+		RoleSessionName: c.Opt("RoleSessionName"),
 		DurationSeconds: duration,
-		ExternalID:      c.optString("ExternalId"),
+		ExternalID:      c.Opt("ExternalId"),
 	})
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@
 // CreateAccessKey, ListAccessKeys, DeleteAccessKey, CreateRole, GetRole,
 // ListRoles, DeleteRole. STS actions: GetCallerIdentity, AssumeRole.
 // Other actions get InvalidAction. The work, validation and access policy
-// are internal/iam's; this package decodes, encodes, and is the one place
+// are internal/iam's, the protocol internal/queryapi's; this package reads
+// the actions' parameters, shapes their answers, and is the one place
 // where errors become wire errors.
 package iamapi

@@ -1,23 +1,16 @@
 package iamapi
 
 import (
-	"bytes"
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
-	"encoding/xml"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/berthproject/berth/internal/iam"
+	"github.com/berthproject/berth/internal/queryapi"
 	"github.com/berthproject/berth/internal/sigv4"
 )
 
@@ -53,8 +46,13 @@ type Config struct {
 type Handler struct {
 	cfg Config
 	log *slog.Logger
-	// actions maps a signing service ("iam", "sts") to its actions.
-	actions map[string]map[string]action
+	// dialects and actions map a signing service ("iam", "sts") to its
+	// dialect and its actions.
+	dialects map[string]queryapi.Dialect
+	actions  map[string]map[string]action
+	api      queryapi.Service[*call]
+	// scope is what the credential scope of a request must name.
+	scope queryapi.Scope
 }
 
 // action serves one action: it reads its parameters from c and returns
@@ -76,6 +74,12 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger}
+	h.dialects = map[string]queryapi.Dialect{
+		"iam": {Protocol: queryapi.Query, Version: IAMVersion, Namespace: IAMNamespace, InternalCode: "ServiceFailure"},
+		"sts": {Protocol: queryapi.Query, Version: STSVersion, Namespace: STSNamespace},
+	}
+	h.api = queryapi.Service[*call]{Decode: h.decode, Run: h.dispatch, WireError: h.toWire, Log: cfg.Logger, LogAttrs: logAttrs}
+	h.scope = queryapi.Scope{Services: []string{"iam", "sts"}, Regions: []string{GlobalRegion, cfg.Region}}
 	h.actions = map[string]map[string]action{
 		"iam": {
 			"CreateUser":      h.createUser,
@@ -100,77 +104,51 @@ func New(cfg Config) (*Handler, error) {
 
 // call is one verified, decoded request.
 type call struct {
+	queryapi.Params
 	api    string // "iam" or "sts"
-	action string
-	params url.Values
 	caller iam.Caller
 }
 
 // ServeHTTP verifies, decodes, dispatches and answers one request.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := requestID()
-	w.Header().Set("x-amzn-RequestId", id)
-	c, err := h.decode(w, r)
-	if err != nil {
-		h.log.Debug("iam request refused", "err", err)
-		h.writeError(w, id, c.api, err)
-		return
-	}
-	out, err := h.dispatch(r.Context(), c)
-	if err != nil {
-		h.log.Debug("iam request failed", "api", c.api, "action", c.action, "err", err)
-		h.writeError(w, id, c.api, err)
-		return
-	}
-	h.log.Debug("iam request", "api", c.api, "action", c.action, "caller", c.caller.ARN)
-	h.writeResponse(w, id, c, out)
-}
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.api.ServeHTTP(w, r) }
 
 // decode reads the body, verifies the signature, resolves the caller and
-// decodes the parameters. The returned call always has api set, for the
-// error format.
+// decodes the parameters. The returned call always has its api, for the
+// error format: the one the signature names, or else the one its
+// credential scope seems to.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*call, error) {
-	c := &call{api: scopeService(r)}
-	if c.api != "sts" {
-		c.api = "iam"
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	c := h.newCall(scopeService(r))
+	body, err := c.Dialect().ReadBody(w, r, h.cfg.MaxBodyBytes)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return c, &wireError{Status: http.StatusRequestEntityTooLarge, Code: "RequestEntityTooLarge",
-				Message: fmt.Sprintf("The request body is larger than the %d bytes allowed.", h.cfg.MaxBodyBytes)}
-		}
-		return c, &wireError{Status: http.StatusBadRequest, Code: "MalformedQueryString", Message: "The request body could not be read."}
+		return c, err
 	}
-	res, err := h.cfg.Auth.Verify(r.Context(), r, body)
+	res, err := queryapi.Authenticate(r.Context(), h.cfg.Auth, r, body, h.scope)
+	if _, ok := h.actions[res.Service]; ok {
+		c = h.newCall(res.Service)
+	}
 	if err != nil {
-		return c, authError(err)
-	}
-	switch res.Service {
-	case "iam", "sts":
-		c.api = res.Service
-	default:
-		return c, &wireError{Status: http.StatusForbidden, Code: "SignatureDoesNotMatch",
-			Message: "Credential should be scoped to correct service: '" + c.api + "'."}
-	}
-	if res.Region != GlobalRegion && res.Region != h.cfg.Region {
-		return c, &wireError{Status: http.StatusForbidden, Code: "SignatureDoesNotMatch",
-			Message: "Credential should be scoped to a valid region."}
+		return c, err
 	}
 	c.caller, err = h.cfg.Service.Caller(r.Context(), res.Credential.AccessKeyID)
 	if errors.Is(err, iam.ErrUnknownCaller) {
-		return c, &wireError{Status: http.StatusForbidden, Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid."}
+		return c, &queryapi.Error{Status: http.StatusForbidden, Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid."}
 	}
 	if err != nil {
 		return c, err
 	}
-	c.params, err = params(r, body)
-	if err != nil {
-		return c, err
+	c.Params, err = c.Dialect().Decode(r, body)
+	return c, err
+}
+
+// logAttrs adds the API and the caller to the debug record of a request.
+func logAttrs(c *call) []any { return []any{"api", c.api, "caller", c.caller.ARN} }
+
+// newCall starts a call to api: sts, or else iam.
+func (h *Handler) newCall(api string) *call {
+	if api != "sts" {
+		api = "iam"
 	}
-	c.action = c.params.Get("Action")
-	return c, nil
+	return &call{Params: h.dialects[api].Params(nil), api: api}
 }
 
 // scopeService returns the service of a request's SigV4 credential scope
@@ -192,87 +170,24 @@ func scopeService(r *http.Request) string {
 	return parts[3]
 }
 
-// params merges the query string and a form-encoded body.
-func params(r *http.Request, body []byte) (url.Values, error) {
-	p := r.URL.Query()
-	switch r.Method {
-	case http.MethodGet:
-		return p, nil
-	case http.MethodPost:
-	default:
-		return nil, &wireError{Status: http.StatusMethodNotAllowed, Code: "InvalidAction",
-			Message: fmt.Sprintf("The HTTP method %s is not supported.", r.Method)}
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
-			return nil, &wireError{Status: http.StatusBadRequest, Code: "MalformedQueryString",
-				Message: fmt.Sprintf("Unsupported content type %q; the query protocol takes application/x-www-form-urlencoded.", ct)}
-		}
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, &wireError{Status: http.StatusBadRequest, Code: "MalformedQueryString", Message: "The request body is not a valid query string."}
-	}
-	for k, vs := range form {
-		p[k] = append(p[k], vs...)
-	}
-	return p, nil
-}
-
+// dispatch runs the action among those of the request's API.
 func (h *Handler) dispatch(ctx context.Context, c *call) (any, error) {
-	version := IAMVersion
-	if c.api == "sts" {
-		version = STSVersion
-	}
-	if c.action == "" {
-		return nil, &wireError{Status: http.StatusBadRequest, Code: "MissingAction", Message: "Missing Action"}
-	}
-	fn, ok := h.actions[c.api][c.action]
-	if v := c.params.Get("Version"); !ok || v != version {
-		if v == "" {
-			v = "NO_VERSION_SPECIFIED"
-		}
-		return nil, &wireError{Status: http.StatusBadRequest, Code: "InvalidAction",
-			Message: fmt.Sprintf("Could not find operation %s for version %s", c.action, v)}
-	}
-	return fn(ctx, c)
+	return queryapi.Dispatch(h.actions[c.api])(ctx, c)
 }
 
-// optString returns a parameter, nil when absent.
-func (c *call) optString(name string) *string {
-	if vs, ok := c.params[name]; ok && len(vs) > 0 {
-		return &vs[0]
-	}
-	return nil
-}
-
-// optInt returns an integer parameter, nil when absent.
-func (c *call) optInt(name string) (*int, error) {
-	s := c.optString(name)
-	if s == nil {
-		return nil, nil
-	}
-	n, err := strconv.Atoi(*s)
-	if err != nil {
-		return nil, &wireError{Status: http.StatusBadRequest, Code: "ValidationError",
-			Message: fmt.Sprintf("Value '%s' for parameter %s is not a valid integer.", *s, name)}
-	}
-	return &n, nil
-}
-
-// list reads the paging (and, with pathPrefix, filter) parameters.
-func (c *call) list(pathPrefix bool) (iam.ListInput, error) {
+// listInput reads the paging (and, with pathPrefix, filter) parameters.
+func (c *call) listInput(pathPrefix bool) (iam.ListInput, error) {
 	var in iam.ListInput
 	if pathPrefix {
-		if p := c.optString("PathPrefix"); p != nil {
+		if p := c.Opt("PathPrefix"); p != nil {
 			in.PathPrefix = *p
 		}
 	}
-	if m := c.optString("Marker"); m != nil {
+	if m := c.Opt("Marker"); m != nil {
 		in.Marker = *m
 	}
 	var err error
-	in.MaxItems, err = c.optInt("MaxItems")
+	in.MaxItems, err = c.Int("MaxItems")
 	return in, err
 }
 
@@ -281,8 +196,8 @@ func (c *call) tags() []iam.Tag {
 	var tags []iam.Tag
 	for i := 1; ; i++ {
 		p := "Tags.member." + strconv.Itoa(i) + "."
-		k, hasKey := c.params[p+"Key"]
-		v, hasValue := c.params[p+"Value"]
+		k, hasKey := c.Values[p+"Key"]
+		v, hasValue := c.Values[p+"Value"]
 		if !hasKey && !hasValue {
 			return tags
 		}
@@ -295,35 +210,6 @@ func (c *call) tags() []iam.Tag {
 		}
 		tags = append(tags, t)
 	}
-}
-
-// wireError is an error of the protocol layer (authentication, decoding,
-// dispatch), already in wire terms.
-type wireError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *wireError) Error() string { return "iamapi: " + e.Code + ": " + e.Message }
-
-// authError maps a verification failure to the query protocol's codes.
-func authError(err error) error {
-	var se *sigv4.Error
-	if !errors.As(err, &se) {
-		return err
-	}
-	switch se.Code {
-	case sigv4.CodeMissingAuthenticationToken:
-		return &wireError{Status: http.StatusForbidden, Code: "MissingAuthenticationToken", Message: "Request is missing Authentication Token"}
-	case sigv4.CodeIncompleteSignature:
-		return &wireError{Status: http.StatusBadRequest, Code: "IncompleteSignature", Message: se.Message}
-	case sigv4.CodeUnrecognizedClient:
-		return &wireError{Status: http.StatusForbidden, Code: "InvalidClientTokenId", Message: se.Message}
-	case sigv4.CodeExpiredToken:
-		return &wireError{Status: http.StatusForbidden, Code: "ExpiredToken", Message: se.Message}
-	}
-	return &wireError{Status: http.StatusForbidden, Code: "SignatureDoesNotMatch", Message: se.Message}
 }
 
 // iamStatus is the HTTP status of each service error code.
@@ -339,109 +225,19 @@ var iamStatus = map[string]int{
 }
 
 // toWire is the one place where errors become wire errors.
-func (h *Handler) toWire(api string, err error) *wireError {
-	var we *wireError
+func (h *Handler) toWire(c *call, err error) *queryapi.Error {
+	var we *queryapi.Error
 	if errors.As(err, &we) {
 		return we
 	}
 	var ie *iam.Error
 	if errors.As(err, &ie) {
 		if status, ok := iamStatus[ie.Code]; ok {
-			return &wireError{Status: status, Code: ie.Code, Message: ie.Message}
+			return &queryapi.Error{Status: status, Code: ie.Code, Message: ie.Message}
 		}
 	}
-	h.log.Error("iam request failed", "api", api, "err", err)
-	if api == "sts" {
-		return &wireError{Status: http.StatusInternalServerError, Code: "InternalFailure",
-			Message: "The request processing has failed because of an unknown error, exception or failure."}
-	}
-	return &wireError{Status: http.StatusInternalServerError, Code: "ServiceFailure",
-		Message: "The request processing has failed because of an unknown error, exception or failure."}
-}
-
-type errorResponse struct {
-	XMLName   xml.Name `xml:"ErrorResponse"`
-	Xmlns     string   `xml:"xmlns,attr"`
-	Error     errorXML `xml:"Error"`
-	RequestID string   `xml:"RequestId"`
-}
-
-type errorXML struct {
-	Type    string `xml:"Type"`
-	Code    string `xml:"Code"`
-	Message string `xml:"Message"`
-}
-
-func namespace(api string) string {
-	if api == "sts" {
-		return STSNamespace
-	}
-	return IAMNamespace
-}
-
-func (h *Handler) writeError(w http.ResponseWriter, id, api string, err error) {
-	e := h.toWire(api, err)
-	typ := "Sender"
-	if e.Status >= 500 {
-		typ = "Receiver"
-	}
-	var buf bytes.Buffer
-	buf.WriteString(xml.Header)
-	if err := xml.NewEncoder(&buf).Encode(errorResponse{Xmlns: namespace(api), Error: errorXML{Type: typ, Code: e.Code, Message: e.Message}, RequestID: id}); err != nil {
-		h.log.Error("encoding iam error", "err", err)
-	}
-	buf.WriteByte('\n')
-	writeXML(w, e.Status, buf.Bytes())
-}
-
-type responseMetadata struct {
-	RequestID string `xml:"RequestId"`
-}
-
-// writeResponse writes <ActionResponse xmlns=...><ActionResult>out
-// </ActionResult><ResponseMetadata>...</ActionResponse>.
-func (h *Handler) writeResponse(w http.ResponseWriter, id string, c *call, out any) {
-	var buf bytes.Buffer
-	buf.WriteString(xml.Header)
-	enc := xml.NewEncoder(&buf)
-	enc.Indent("", "  ")
-	start := xml.StartElement{Name: xml.Name{Local: c.action + "Response"}, Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: namespace(c.api)}}}
-	err := enc.EncodeToken(start)
-	if err == nil && out != nil {
-		err = enc.EncodeElement(out, xml.StartElement{Name: xml.Name{Local: c.action + "Result"}})
-	}
-	if err == nil {
-		err = enc.EncodeElement(responseMetadata{RequestID: id}, xml.StartElement{Name: xml.Name{Local: "ResponseMetadata"}})
-	}
-	if err == nil {
-		err = enc.EncodeToken(start.End())
-	}
-	if err == nil {
-		err = enc.Flush()
-	}
-	if err != nil {
-		h.writeError(w, id, c.api, fmt.Errorf("encoding %s response: %w", c.action, err))
-		return
-	}
-	buf.WriteByte('\n')
-	writeXML(w, http.StatusOK, buf.Bytes())
-}
-
-func writeXML(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "text/xml")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	w.Write(body)
-}
-
-// requestID returns a random id in the UUID format AWS uses.
-func requestID() string {
-	var b [16]byte
-	crand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	s := hex.EncodeToString(b[:])
-	return strings.Join([]string{s[0:8], s[8:12], s[12:16], s[16:20], s[20:]}, "-")
+	h.log.Error("iam request failed", "api", c.api, "err", err)
+	return c.Dialect().Internal()
 }
 
 // timestamp writes a time as IAM and STS do: ISO 8601, UTC, seconds.
