@@ -594,39 +594,17 @@ func (s *Service) Delete(ctx context.Context, name string) (*Cluster, error) {
 
 // Tag adds or replaces tags on a cluster.
 func (s *Service) Tag(ctx context.Context, name string, tags map[string]string) error {
-	if len(tags) == 0 {
-		return apierror.New(apierror.BadRequest, "tags must contain at least one tag.")
-	}
-	if err := validateTags(tags); err != nil {
-		return err
-	}
-	_, err := s.Mutate(ctx, name, func(c *Cluster) ([]store.Op, error) {
-		merged := map[string]string{}
-		for k, v := range c.Tags {
-			merged[k] = v
-		}
-		for k, v := range tags {
-			merged[k] = v
-		}
-		if err := validateTags(merged); err != nil {
-			return nil, err
-		}
-		c.Tags = merged
-		return nil, nil
-	})
-	return err
+	return ApplyTags(tags, s.tagsOf(ctx, name))
 }
 
 // Untag removes tags from a cluster; missing keys are ignored.
 func (s *Service) Untag(ctx context.Context, name string, keys []string) error {
-	if len(keys) == 0 {
-		return apierror.New(apierror.BadRequest, "tagKeys must contain at least one key.")
+	return ApplyUntags(keys, s.tagsOf(ctx, name))
+}
+
+func (s *Service) tagsOf(ctx context.Context, name string) TagsUpdate {
+	return func(change func(*map[string]string) error) error {
+		_, err := s.Mutate(ctx, name, func(c *Cluster) ([]store.Op, error) { return nil, change(&c.Tags) })
+		return err
 	}
-	_, err := s.Mutate(ctx, name, func(c *Cluster) ([]store.Op, error) {
-		for _, k := range keys {
-			delete(c.Tags, k)
-		}
-		return nil, nil
-	})
-	return err
 }

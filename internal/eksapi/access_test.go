@@ -370,3 +370,38 @@ func TestAccessUnconfigured(t *testing.T) {
 		t.Errorf("list access policies: %v", err)
 	}
 }
+
+func TestAccessEntryTags(t *testing.T) {
+	f := newAccessFixture(t)
+	ctx := t.Context()
+	if _, err := f.client.CreateCluster(ctx, f.createInput("demo")); err != nil {
+		t.Fatal(err)
+	}
+	root, err := f.client.DescribeAccessEntry(ctx, &eks.DescribeAccessEntryInput{ClusterName: aws.String("demo"), PrincipalArn: aws.String(rootARN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := root.AccessEntry.AccessEntryArn
+	if _, err := f.client.TagResource(ctx, &eks.TagResourceInput{ResourceArn: arn, Tags: map[string]string{"team": "ops"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.client.ListTagsForResource(ctx, &eks.ListTagsForResourceInput{ResourceArn: arn})
+	if err != nil || got.Tags["team"] != "ops" {
+		t.Fatalf("tags %v %v", got, err)
+	}
+	if d, _ := f.client.DescribeAccessEntry(ctx, &eks.DescribeAccessEntryInput{ClusterName: aws.String("demo"), PrincipalArn: aws.String(rootARN)}); d.AccessEntry.Tags["team"] != "ops" {
+		t.Errorf("DescribeAccessEntry tags %v", d.AccessEntry.Tags)
+	}
+	if _, err := f.client.UntagResource(ctx, &eks.UntagResourceInput{ResourceArn: arn, TagKeys: []string{"team"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.client.ListTagsForResource(ctx, &eks.ListTagsForResourceInput{ResourceArn: arn}); len(got.Tags) != 0 {
+		t.Errorf("tags after untag %v", got.Tags)
+	}
+	// An entry ARN of the cluster that names no entry is NotFound.
+	var nf *ekstypes.NotFoundException
+	bad := strings.Replace(*arn, "/root/000000000000/root/", "/user/000000000000/nobody/", 1)
+	if _, err := f.client.ListTagsForResource(ctx, &eks.ListTagsForResourceInput{ResourceArn: aws.String(bad)}); !errors.As(err, &nf) {
+		t.Errorf("unknown entry ARN: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berthproject/berth/internal/access"
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/cluster"
 	"github.com/berthproject/berth/internal/fargate"
@@ -411,10 +412,11 @@ func (h *Handler) describeClusterVersions(q *request) {
 // taggable is the resource a tagging ARN names: a cluster, or a node
 // group or Fargate profile of one.
 type taggable struct {
-	arn       string
-	cluster   string
-	nodegroup string
-	fargate   string
+	arn         string
+	cluster     string
+	nodegroup   string
+	fargate     string
+	accessEntry bool
 }
 
 // resolveARN resolves a taggable ARN.
@@ -438,6 +440,13 @@ func (h *Handler) resolveARN(arn string) (taggable, error) {
 			}
 		}
 	}
+	if h.cfg.Access != nil {
+		if rest, ok := strings.CutPrefix(arn, h.accessARNPrefix()); ok {
+			if name, _, ok := strings.Cut(rest, "/"); ok && name != "" {
+				return taggable{arn: arn, cluster: name, accessEntry: true}, nil
+			}
+		}
+	}
 	if strings.HasPrefix(arn, "arn:aws:eks:") {
 		return taggable{}, apierror.New(apierror.NotFound, "Resource not found: %s", arn)
 	}
@@ -455,6 +464,21 @@ func (h *Handler) nodegroup(ctx context.Context, t taggable) (*nodegroup.Nodegro
 		return nil, apierror.New(apierror.NotFound, "Resource not found: %s", t.arn)
 	}
 	return ng, nil
+}
+
+// accessARNPrefix is what access entry ARNs start with in this region
+// and account (taken from a cluster ARN).
+func (h *Handler) accessARNPrefix() string {
+	return strings.TrimSuffix(h.cfg.Clusters.ARN(""), "cluster/") + "access-entry/"
+}
+
+// accessEntry returns the access entry an access entry ARN names.
+func (h *Handler) accessEntry(ctx context.Context, t taggable) (*access.Entry, error) {
+	e, err := h.cfg.Access.ByARN(ctx, t.cluster, t.arn)
+	if err != nil {
+		return nil, notFoundAsTagError(err, t.arn)
+	}
+	return e, nil
 }
 
 // fargateProfile returns the Fargate profile a profile ARN names; the
@@ -488,6 +512,11 @@ func (h *Handler) tagResource(q *request, arn string) {
 		if _, err = h.fargateProfile(q.ctx, t); err == nil {
 			err = notFoundAsTagError(h.cfg.Fargate.Tag(q.ctx, t.cluster, t.fargate, in.Tags), arn)
 		}
+	case t.accessEntry:
+		var e *access.Entry
+		if e, err = h.accessEntry(q.ctx, t); err == nil {
+			err = notFoundAsTagError(h.cfg.Access.Tag(q.ctx, t.cluster, e.PrincipalARN, in.Tags), arn)
+		}
 	default:
 		err = notFoundAsTagError(h.cfg.Clusters.Tag(q.ctx, t.cluster, in.Tags), arn)
 	}
@@ -509,6 +538,11 @@ func (h *Handler) untagResource(q *request, arn string) {
 	case t.fargate != "":
 		if _, err = h.fargateProfile(q.ctx, t); err == nil {
 			err = notFoundAsTagError(h.cfg.Fargate.Untag(q.ctx, t.cluster, t.fargate, q.query["tagKeys"]), arn)
+		}
+	case t.accessEntry:
+		var e *access.Entry
+		if e, err = h.accessEntry(q.ctx, t); err == nil {
+			err = notFoundAsTagError(h.cfg.Access.Untag(q.ctx, t.cluster, e.PrincipalARN, q.query["tagKeys"]), arn)
 		}
 	default:
 		err = notFoundAsTagError(h.cfg.Clusters.Untag(q.ctx, t.cluster, q.query["tagKeys"]), arn)
@@ -534,6 +568,11 @@ func (h *Handler) listTags(q *request, arn string) {
 		var p *fargate.Profile
 		if p, err = h.fargateProfile(q.ctx, t); err == nil {
 			tags = p.Tags
+		}
+	case t.accessEntry:
+		var e *access.Entry
+		if e, err = h.accessEntry(q.ctx, t); err == nil {
+			tags = e.Tags
 		}
 	default:
 		var c *cluster.Cluster

@@ -407,38 +407,17 @@ func (s *Service) Remove(ctx context.Context, clusterName, name string) error {
 
 // Tag adds or replaces tags on a profile.
 func (s *Service) Tag(ctx context.Context, clusterName, name string, tags map[string]string) error {
-	if len(tags) == 0 {
-		return apierror.New(apierror.BadRequest, "tags must contain at least one tag.")
-	}
-	if err := cluster.ValidateTags(tags); err != nil {
-		return err
-	}
-	_, err := s.Mutate(ctx, clusterName, name, func(p *Profile) error {
-		merged := maps.Clone(p.Tags)
-		if merged == nil {
-			merged = map[string]string{}
-		}
-		maps.Copy(merged, tags)
-		if err := cluster.ValidateTags(merged); err != nil {
-			return err
-		}
-		p.Tags = merged
-		return nil
-	})
-	return err
+	return cluster.ApplyTags(tags, s.tagsOf(ctx, clusterName, name))
 }
 
 // Untag removes tags from a profile; missing keys are ignored.
 func (s *Service) Untag(ctx context.Context, clusterName, name string, keys []string) error {
-	if len(keys) == 0 {
-		return apierror.New(apierror.BadRequest, "tagKeys must contain at least one key.")
+	return cluster.ApplyUntags(keys, s.tagsOf(ctx, clusterName, name))
+}
+
+func (s *Service) tagsOf(ctx context.Context, clusterName, name string) cluster.TagsUpdate {
+	return func(change func(*map[string]string) error) error {
+		_, err := s.Mutate(ctx, clusterName, name, func(p *Profile) error { return change(&p.Tags) })
+		return err
 	}
-	_, err := s.Mutate(ctx, clusterName, name, func(p *Profile) error {
-		for _, k := range keys {
-			delete(p.Tags, k)
-		}
-		p.Tags = nonEmpty(p.Tags)
-		return nil
-	})
-	return err
 }

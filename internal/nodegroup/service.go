@@ -938,38 +938,17 @@ func (s *Service) UpdateVersion(ctx context.Context, in UpdateVersionInput) (*cl
 
 // Tag adds or replaces tags on a node group.
 func (s *Service) Tag(ctx context.Context, clusterName, name string, tags map[string]string) error {
-	if len(tags) == 0 {
-		return apierror.New(apierror.BadRequest, "tags must contain at least one tag.")
-	}
-	if err := cluster.ValidateTags(tags); err != nil {
-		return err
-	}
-	_, err := s.Mutate(ctx, clusterName, name, func(ng *Nodegroup) ([]store.Op, error) {
-		merged := maps.Clone(ng.Tags)
-		if merged == nil {
-			merged = map[string]string{}
-		}
-		maps.Copy(merged, tags)
-		if err := cluster.ValidateTags(merged); err != nil {
-			return nil, err
-		}
-		ng.Tags = merged
-		return nil, nil
-	})
-	return err
+	return cluster.ApplyTags(tags, s.tagsOf(ctx, clusterName, name))
 }
 
 // Untag removes tags from a node group; missing keys are ignored.
 func (s *Service) Untag(ctx context.Context, clusterName, name string, keys []string) error {
-	if len(keys) == 0 {
-		return apierror.New(apierror.BadRequest, "tagKeys must contain at least one key.")
+	return cluster.ApplyUntags(keys, s.tagsOf(ctx, clusterName, name))
+}
+
+func (s *Service) tagsOf(ctx context.Context, clusterName, name string) cluster.TagsUpdate {
+	return func(change func(*map[string]string) error) error {
+		_, err := s.Mutate(ctx, clusterName, name, func(ng *Nodegroup) ([]store.Op, error) { return nil, change(&ng.Tags) })
+		return err
 	}
-	_, err := s.Mutate(ctx, clusterName, name, func(ng *Nodegroup) ([]store.Op, error) {
-		for _, k := range keys {
-			delete(ng.Tags, k)
-		}
-		ng.Tags = nonEmpty(ng.Tags)
-		return nil, nil
-	})
-	return err
 }
