@@ -324,10 +324,17 @@ func (r *ProcessRuntime) runOnce(ctx context.Context, p *supervised, log *slog.L
 		return false, fmt.Errorf("opening the control-plane log: %w", err)
 	}
 	defer logFile.Close()
+	// Read the credentials /readyz is probed with before the start:
+	// Adopt may move the directory at any moment after it.
+	client, err := readyClient(spec)
+	if err != nil {
+		return false, err
+	}
 
 	var waitErr error
 	procDone := make(chan struct{})
-	started := make(chan error, 1)
+	started := make(chan int, 1) // the pid, or 0 when the start failed
+	var startErr error
 	// The parent-death signal is tied to the thread that forks the child,
 	// so start and wait on one locked thread that lives as long as the child.
 	go func() {
@@ -337,18 +344,25 @@ func (r *ProcessRuntime) runOnce(ctx context.Context, p *supervised, log *slog.L
 		// which follows the directory when Adopt moves it.
 		cmd := exec.Command(r.cfg.Executable, append(append([]string{}, r.cfg.Args...), SpecFile)...)
 		cmd.Stdout, cmd.Stderr = logFile, logFile
-		// The child works relative to its directory (see Adopt).
-		cmd.Dir = spec.Dir
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			started <- err
+		// The start and the pid file happen under the runtime's lock, so
+		// Adopt moves the directory either before (the child starts in
+		// the new one) or after (the pid file moves with it). The child
+		// works relative to its directory (see Adopt).
+		r.mu.Lock()
+		dir := p.spec.Dir
+		cmd.Dir = dir
+		if startErr = cmd.Start(); startErr != nil {
+			r.mu.Unlock()
+			started <- 0
 			return
 		}
 		pid := cmd.Process.Pid
-		if err := writePID(spec.Dir, pid); err != nil {
+		if err := writePID(dir, pid); err != nil {
 			log.Warn("writing pid file", "err", err)
 		}
-		started <- nil
+		r.mu.Unlock()
+		started <- pid
 		go func() {
 			select {
 			case <-procDone:
@@ -364,14 +378,9 @@ func (r *ProcessRuntime) runOnce(ctx context.Context, p *supervised, log *slog.L
 		os.Remove(filepath.Join(r.specOf(p).Dir, pidFile))
 		close(procDone)
 	}()
-	if err := <-started; err != nil {
-		return false, fmt.Errorf("starting the control-plane process: %w", err)
-	}
-	client, err := readyClient(spec)
-	if err != nil {
-		killGroup(r.specOf(p).Dir)
-		<-procDone
-		return false, err
+	pid := <-started
+	if pid == 0 {
+		return false, fmt.Errorf("starting the control-plane process: %w", startErr)
 	}
 	startedAt := time.Now()
 	ready, everReady := false, false
@@ -408,7 +417,7 @@ func (r *ProcessRuntime) runOnce(ctx context.Context, p *supervised, log *slog.L
 				r.setStatus(p, func(s *Status) { s.Phase = PhaseStarting; s.LastError = "kube-apiserver /readyz is failing" })
 				tick.Reset(startProbeInterval)
 			case !ok && !everReady && time.Since(startedAt) > r.cfg.StartTimeout:
-				killGroup(r.specOf(p).Dir)
+				syscall.Kill(-pid, syscall.SIGKILL)
 				<-procDone
 				return false, fmt.Errorf("kube-apiserver was not ready within %s", r.cfg.StartTimeout)
 			}
@@ -472,12 +481,6 @@ func groupMembers(pgid int) []int {
 // added to every create, on average half of it. A probe is one local
 // HTTPS request on a kept-alive connection.
 const startProbeInterval = 25 * time.Millisecond
-
-func killGroup(dir string) {
-	if pid, ok := readPID(dir); ok {
-		syscall.Kill(-pid, syscall.SIGKILL)
-	}
-}
 
 // terminate asks the process group to stop, then kills it after grace.
 func terminate(pid int, grace time.Duration, done <-chan struct{}) {

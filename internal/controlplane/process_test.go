@@ -291,3 +291,35 @@ func processAlive(pid string) bool {
 	st, err := os.ReadFile("/proc/" + pid + "/stat")
 	return err == nil && !strings.Contains(string(st), ") Z ")
 }
+
+// TestAdoptRightAfterEnsure adopts a control plane while its process is
+// still starting: the process runs in the new directory with its pid file
+// there, and stopping it leaves nothing behind.
+func TestAdoptRightAfterEnsure(t *testing.T) {
+	exe := script(t, `echo $$ >> starts; exec sleep 300`)
+	rt, _ := startRuntime(t, exe)
+	for i := range 20 {
+		spare := testSpec(t)
+		spare.Name = "_spare-" + itoa(i)
+		if _, err := rt.Ensure(spare); err != nil {
+			t.Fatal(err)
+		}
+		to := spare
+		to.Name, to.Dir = "c"+itoa(i), filepath.Join(t.TempDir(), "c")
+		if err := rt.Adopt(spare.Name, to); err != nil {
+			t.Fatal(err)
+		}
+		var pid int
+		waitFor(t, func() bool {
+			var ok bool
+			pid, ok = readPID(to.Dir)
+			return ok && processAlive(itoa(pid))
+		})
+		if err := rt.Stop(context.Background(), to.Name, to.Dir); err != nil {
+			t.Fatal(err)
+		}
+		if processAlive(itoa(pid)) {
+			t.Fatalf("round %d: process %d outlived Stop", i, pid)
+		}
+	}
+}
