@@ -1,8 +1,10 @@
 package components
 
 import (
+	"context"
 	"log/slog"
 	"runtime/debug"
+	"time"
 )
 
 const (
@@ -27,5 +29,29 @@ func settleGC(log *slog.Logger) {
 	if prev := debug.SetGCPercent(idleGCPercent); prev != goDefaultGCPercent {
 		debug.SetGCPercent(prev)
 		log.Debug("keeping the process's GOGC", "gogc", prev)
+	}
+}
+
+// releaseInterval is how often an idle control plane hands the memory its
+// heap no longer uses back to the system: Go's scavenger keeps some of it
+// for a heap that may grow again, which for a control plane that sits idle
+// is 20 to 30 MiB of resident memory for nothing. A forced collection of
+// an idle control plane's heap costs about a tenth of a second of CPU.
+const releaseInterval = 5 * time.Minute
+
+// releaseMemory returns unused heap memory to the system 30 s after the
+// start (once the controllers' first syncs are done) and then every
+// releaseInterval, until ctx is done.
+func releaseMemory(ctx context.Context) {
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			debug.FreeOSMemory()
+			t.Reset(releaseInterval)
+		}
 	}
 }
