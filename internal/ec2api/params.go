@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/berthproject/berth/internal/queryapi"
+
+	"github.com/berthproject/berth/internal/wildcard"
 )
 
 // call is one decoded request.
@@ -51,39 +53,12 @@ func matches(attr attributes, filters []queryapi.Filter) bool {
 	for _, f := range filters {
 		have := attr(f.Name)
 		if !slices.ContainsFunc(have, func(h string) bool {
-			return slices.ContainsFunc(f.Values, func(pattern string) bool { return glob(pattern, h) })
+			return slices.ContainsFunc(f.Values, func(pattern string) bool { return wildcard.Match(pattern, h) })
 		}) {
 			return false
 		}
 	}
 	return true
-}
-
-// glob matches s against a pattern where * is any run and ? any one
-// character; everything else is literal.
-func glob(pattern, s string) bool {
-	p, t := []rune(pattern), []rune(s)
-	pi, ti, star, mark := 0, 0, -1, 0
-	for ti < len(t) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == t[ti]):
-			pi++
-			ti++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, ti
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			ti = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
 }
 
 // tagFilter answers the tag filters (tag:KEY, tag-key, tag-value) of a

@@ -1,5 +1,7 @@
 package fargate
 
+import "github.com/berthproject/berth/internal/wildcard"
+
 // Match returns the profile EKS runs a pod with: among the ACTIVE
 // profiles, those with a selector that matches the pod's namespace and
 // labels; when several match, the first by name, as Fargate sorts them. A
@@ -34,7 +36,7 @@ func (p *Profile) Selects(namespace string, podLabels map[string]string) bool {
 // every label of the selector is among the pod's labels, wildcards
 // expanded.
 func (sel Selector) Matches(namespace string, podLabels map[string]string) bool {
-	if !wildcardMatch(sel.Namespace, namespace) {
+	if !wildcard.Match(sel.Namespace, namespace) {
 		return false
 	}
 	for k, v := range sel.Labels {
@@ -50,10 +52,10 @@ func (sel Selector) Matches(namespace string, podLabels map[string]string) bool 
 func hasLabel(labels map[string]string, kp, vp string) bool {
 	if !hasWildcard(kp) {
 		v, ok := labels[kp]
-		return ok && wildcardMatch(vp, v)
+		return ok && wildcard.Match(vp, v)
 	}
 	for k, v := range labels {
-		if wildcardMatch(kp, k) && wildcardMatch(vp, v) {
+		if wildcard.Match(kp, k) && wildcard.Match(vp, v) {
 			return true
 		}
 	}
@@ -67,34 +69,4 @@ func hasWildcard(s string) bool {
 		}
 	}
 	return false
-}
-
-// wildcardMatch reports whether s matches pattern, in which * stands for
-// any run of characters (none included) and ? for exactly one; every
-// other character stands for itself. Selectors and Kubernetes names and
-// labels are ASCII, so it works on bytes. It runs in O(len(pattern) *
-// len(s)) at worst: on a mismatch it retries only from the last *.
-func wildcardMatch(pattern, s string) bool {
-	p, i := 0, 0
-	star, mark := -1, 0
-	for i < len(s) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, i
-			p++
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
-			p++
-			i++
-		case star >= 0:
-			// Let the last * take one more character and try again.
-			mark++
-			p, i = star+1, mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/berthproject/berth/internal/wildcard"
 )
 
 // A role's trust policy (AssumeRolePolicyDocument) says who may assume
@@ -330,7 +332,7 @@ func (s *trustStatement) conditionHolds(r trustRequest) bool {
 			case "StringEquals", "StringNotEquals":
 				match = func(p, s string) bool { return p == s }
 			case "StringLike", "StringNotLike":
-				match = wildcardMatchCase
+				match = wildcard.Match
 			default:
 				return false
 			}
@@ -346,32 +348,5 @@ func (s *trustStatement) conditionHolds(r trustRequest) bool {
 // wildcardMatch matches an action against a pattern with * and ?,
 // ignoring case, as IAM matches actions.
 func wildcardMatch(pattern, s string) bool {
-	return wildcardMatchCase(strings.ToLower(pattern), strings.ToLower(s))
-}
-
-// wildcardMatchCase matches s against a pattern where * is any run of
-// characters and ? any one; everything else is literal.
-func wildcardMatchCase(pattern, s string) bool {
-	p, t := []rune(pattern), []rune(s)
-	pi, ti, star, mark := 0, 0, -1, 0
-	for ti < len(t) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == t[ti]):
-			pi++
-			ti++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, ti
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			ti = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
+	return wildcard.Match(strings.ToLower(pattern), strings.ToLower(s))
 }
