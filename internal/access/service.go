@@ -221,18 +221,11 @@ func (s *Service) get(ctx context.Context, clusterName, principalARN string) (*E
 	if principalARN == "" {
 		return nil, 0, notFound()
 	}
-	rec, err := s.cfg.Store.Get(ctx, KindEntry, Key(clusterName, principalARN))
+	e, rev, err := store.Read[Entry](ctx, s.cfg.Store, KindEntry, Key(clusterName, principalARN))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, 0, notFound()
 	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading access entry %s of %s: %w", principalARN, clusterName, err)
-	}
-	var e Entry
-	if err := json.Unmarshal(rec.Value, &e); err != nil {
-		return nil, 0, fmt.Errorf("decoding access entry %s of %s: %w", principalARN, clusterName, err)
-	}
-	return &e, rec.Revision, nil
+	return e, rev, err
 }
 
 // Get returns an entry (DescribeAccessEntry).
@@ -281,17 +274,9 @@ func (s *Service) list(ctx context.Context, clusterName, policyARN string, maxRe
 // All returns every entry of a cluster with its policies, sorted by
 // principal ARN. It does not look at the cluster.
 func (s *Service) All(ctx context.Context, clusterName string) ([]*Entry, error) {
-	recs, err := s.cfg.Store.List(ctx, KindEntry, clusterName+"/")
+	out, err := store.ReadAll[Entry](ctx, s.cfg.Store, KindEntry, clusterName+"/")
 	if err != nil {
-		return nil, fmt.Errorf("listing access entries of %s: %w", clusterName, err)
-	}
-	out := make([]*Entry, 0, len(recs))
-	for _, r := range recs {
-		var e Entry
-		if err := json.Unmarshal(r.Value, &e); err != nil {
-			return nil, fmt.Errorf("decoding access entry %s: %w", r.Key, err)
-		}
-		out = append(out, &e)
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b *Entry) int { return strings.Compare(a.PrincipalARN, b.PrincipalARN) })
 	return out, nil

@@ -234,18 +234,11 @@ func (s *Service) get(ctx context.Context, clusterName, name string) (*Profile, 
 	if name == "" || len(name) > maxNameLength || !validNameChars(name) {
 		return nil, 0, notFound(clusterName, name)
 	}
-	rec, err := s.cfg.Store.Get(ctx, KindProfile, Key(clusterName, name))
+	p, rev, err := store.Read[Profile](ctx, s.cfg.Store, KindProfile, Key(clusterName, name))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, 0, notFound(clusterName, name)
 	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading Fargate profile %s/%s: %w", clusterName, name, err)
-	}
-	var p Profile
-	if err := json.Unmarshal(rec.Value, &p); err != nil {
-		return nil, 0, fmt.Errorf("decoding Fargate profile %s/%s: %w", clusterName, name, err)
-	}
-	return &p, rec.Revision, nil
+	return p, rev, err
 }
 
 // Get returns a profile and the store revision it was read at. A missing
@@ -298,17 +291,9 @@ func names(ctx context.Context, st Store, clusterName string) ([]string, error) 
 // All returns every profile of a cluster, sorted by name (for the
 // controller, and for Match).
 func (s *Service) All(ctx context.Context, clusterName string) ([]*Profile, error) {
-	recs, err := s.cfg.Store.List(ctx, KindProfile, clusterName+"/")
+	out, err := store.ReadAll[Profile](ctx, s.cfg.Store, KindProfile, clusterName+"/")
 	if err != nil {
-		return nil, fmt.Errorf("listing Fargate profiles of %s: %w", clusterName, err)
-	}
-	out := make([]*Profile, 0, len(recs))
-	for _, r := range recs {
-		var p Profile
-		if err := json.Unmarshal(r.Value, &p); err != nil {
-			return nil, fmt.Errorf("decoding Fargate profile %s: %w", r.Key, err)
-		}
-		out = append(out, &p)
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b *Profile) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil

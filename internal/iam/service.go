@@ -111,15 +111,7 @@ func (s *Service) Caller(ctx context.Context, accessKeyID string) (Caller, error
 func recordKey(name string) string { return strings.ToLower(name) }
 
 func getRecord[T any](ctx context.Context, st Store, kind, name string) (*T, uint64, error) {
-	rec, err := st.Get(ctx, kind, recordKey(name))
-	if err != nil {
-		return nil, 0, err
-	}
-	v := new(T)
-	if err := json.Unmarshal(rec.Value, v); err != nil {
-		return nil, 0, fmt.Errorf("decoding %s %s: %w", kind, name, err)
-	}
-	return v, rec.Revision, nil
+	return store.Read[T](ctx, st, kind, recordKey(name))
 }
 
 func listRecords[T any](ctx context.Context, st Store, kind string) ([]string, []T, error) {

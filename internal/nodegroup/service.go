@@ -362,18 +362,11 @@ func (s *Service) get(ctx context.Context, clusterName, name string) (*Nodegroup
 	if name == "" || len(name) > maxNameLength || !validNameChars(name) {
 		return nil, 0, notFound(clusterName, name)
 	}
-	rec, err := s.cfg.Store.Get(ctx, KindNodegroup, Key(clusterName, name))
+	ng, rev, err := store.Read[Nodegroup](ctx, s.cfg.Store, KindNodegroup, Key(clusterName, name))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, 0, notFound(clusterName, name)
 	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading node group %s/%s: %w", clusterName, name, err)
-	}
-	var ng Nodegroup
-	if err := json.Unmarshal(rec.Value, &ng); err != nil {
-		return nil, 0, fmt.Errorf("decoding node group %s/%s: %w", clusterName, name, err)
-	}
-	return &ng, rec.Revision, nil
+	return ng, rev, err
 }
 
 // Get returns a node group and the store revision it was read at. A
