@@ -18,12 +18,15 @@ import "fmt"
 
 // readActions are the actions that change nothing.
 var readActions = map[string]bool{
-	"iam:GetUser":           true,
-	"iam:ListUsers":         true,
-	"iam:ListAccessKeys":    true,
-	"iam:GetRole":           true,
-	"iam:ListRoles":         true,
-	"sts:GetCallerIdentity": true,
+	"iam:GetUser":                     true,
+	"iam:ListUsers":                   true,
+	"iam:ListAccessKeys":              true,
+	"iam:GetRole":                     true,
+	"iam:ListRoles":                   true,
+	"iam:GetInstanceProfile":          true,
+	"iam:ListInstanceProfiles":        true,
+	"iam:ListInstanceProfilesForRole": true,
+	"sts:GetCallerIdentity":           true,
 }
 
 // ownKeyActions are what an IAM user may do to the access keys of its

@@ -192,6 +192,11 @@ func (s *Service) DeleteRole(ctx context.Context, c Caller, roleName *string) er
 	if err := authorize(c, access{action: "iam:DeleteRole", resource: r.ARN}); err != nil {
 		return err
 	}
+	if in, err := s.roleInProfile(ctx, r.Name); err != nil {
+		return err
+	} else if in {
+		return errorf(CodeDeleteConflict, "Cannot delete entity, must remove roles from instance profile first.")
+	}
 	if _, err := s.cfg.Store.Apply(ctx, store.Op{Kind: KindRole, Key: recordKey(name), Delete: true, IfRevision: rev}); err != nil {
 		return fmt.Errorf("deleting role %s: %w", name, err)
 	}

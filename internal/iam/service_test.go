@@ -565,3 +565,58 @@ func TestSessionSweep(t *testing.T) {
 		t.Fatalf("session expired for over an hour still stored: %v", err)
 	}
 }
+
+func TestInstanceSession(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	ec2Trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":["ec2.amazonaws.com"]},"Action":"sts:AssumeRole"}]}`
+	node := f.role(t, "node", ec2Trust)
+	eks := f.role(t, "eks", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"eks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)
+	for _, p := range []struct{ profile, role string }{{"nodes", "node"}, {"wrong", "eks"}} {
+		if _, err := f.svc.CreateInstanceProfile(ctx, f.root, iam.CreateInstanceProfileInput{InstanceProfileName: ptr(p.profile)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.AddRoleToInstanceProfile(ctx, f.root, ptr(p.profile), ptr(p.role)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.svc.CreateInstanceProfile(ctx, f.root, iam.CreateInstanceProfileInput{InstanceProfileName: ptr("empty")}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, ref := range []string{"nodes", "arn:aws:iam::000000000000:instance-profile/nodes"} {
+		profile, role, ok, err := f.svc.InstanceProfileRole(ctx, ref)
+		if err != nil || !ok || role != node.ARN || profile != "arn:aws:iam::000000000000:instance-profile/nodes" {
+			t.Errorf("InstanceProfileRole(%s) = %s, %s, %v, %v", ref, profile, role, ok, err)
+		}
+	}
+	for _, ref := range []string{"missing", "arn:aws:iam::111111111111:instance-profile/nodes", "arn:aws:iam::000000000000:instance-profile/x/nodes", "bad name"} {
+		if _, _, ok, err := f.svc.InstanceProfileRole(ctx, ref); ok || err != nil {
+			t.Errorf("InstanceProfileRole(%s) = %v, %v, want not found", ref, ok, err)
+		}
+	}
+	if _, role, ok, err := f.svc.InstanceProfileRole(ctx, "empty"); !ok || role != "" || err != nil {
+		t.Errorf("InstanceProfileRole(empty) = %s, %v, %v", role, ok, err)
+	}
+
+	s, err := f.svc.InstanceSession(ctx, node.ARN, "i-0123456789abcdef0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ARN != "arn:aws:sts::000000000000:assumed-role/node/i-0123456789abcdef0" || !s.Expiration.Equal(f.clock.Now().Add(iam.InstanceSessionDuration)) {
+		t.Errorf("InstanceSession = %+v", s)
+	}
+	c, err := f.svc.Caller(ctx, s.AccessKeyID)
+	if err != nil || c.ARN != s.ARN {
+		t.Errorf("Caller of the session = %+v, %v", c, err)
+	}
+	_, err = f.svc.InstanceSession(ctx, eks.ARN, "i-0123456789abcdef0")
+	wantError(t, err, iam.CodeAccessDenied, "The role "+eks.ARN+" does not trust ec2.amazonaws.com: its trust policy must allow the service principal to call sts:AssumeRole.")
+	// A service principal is not an AWS principal: a user cannot assume
+	// a role that trusts only EC2.
+	alice := f.user(t, "alice")
+	_, err = f.svc.AssumeRole(ctx, alice, iam.AssumeRoleInput{RoleARN: &node.ARN, RoleSessionName: ptr("s")})
+	if err == nil {
+		t.Error("a user assumed a role that trusts only ec2.amazonaws.com")
+	}
+}

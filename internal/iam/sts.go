@@ -95,6 +95,12 @@ func (s *Service) AssumeRole(ctx context.Context, c Caller, in AssumeRoleInput) 
 		return nil, assumeDenied(c, roleARN)
 	}
 
+	return s.newSession(ctx, r, session, time.Duration(duration)*time.Second)
+}
+
+// newSession puts temporary credentials of a role session in the
+// keyring and returns them.
+func (s *Service) newSession(ctx context.Context, r *Role, session string, d time.Duration) (*Session, error) {
 	now := s.now()
 	s.sweep(ctx, now)
 	key := credentials.Key{
@@ -104,7 +110,7 @@ func (s *Service) AssumeRole(ctx context.Context, c Caller, in AssumeRoleInput) 
 		Principal:       "arn:aws:sts::" + s.cfg.Account + ":assumed-role/" + r.Name + "/" + session,
 		PrincipalID:     r.ID + ":" + session,
 		Created:         now,
-		Expires:         now.Add(time.Duration(duration) * time.Second),
+		Expires:         now.Add(d),
 	}
 	if err := s.cfg.Keys.Create(ctx, key); err != nil {
 		return nil, err

@@ -18,8 +18,9 @@ import (
 // Allow statement that applies grants. A statement applies when its
 // Action (or NotAction) covers sts:AssumeRole, its Principal names the
 // caller (Principal "*", AWS "*", the caller's ARN, the account's root
-// ARN or its id, which stand for every principal of the account), and
-// its Condition holds. Conditions are understood for the operators
+// ARN or its id, which stand for every principal of the account; for a
+// service such as EC2 giving an instance its profile's role, a Service
+// principal naming that service), and its Condition holds. Conditions are understood for the operators
 // StringEquals, StringNotEquals, StringLike, StringNotLike (and their
 // IfExists forms) on the keys sts:ExternalId, sts:RoleSessionName,
 // aws:PrincipalArn and aws:PrincipalAccount; a statement with any other
@@ -34,6 +35,7 @@ type trustStatement struct {
 	allow      bool
 	anyone     bool     // Principal "*"
 	aws        []string // Principal.AWS values
+	services   []string // Principal.Service values (ec2.amazonaws.com)
 	actions    []string
 	notActions []string
 	condition  map[string]map[string][]string
@@ -231,6 +233,9 @@ func (s *trustStatement) parsePrincipal(raw json.RawMessage, validAWS func(strin
 					return malformedPolicy(`Invalid principal in policy: "` + kind + `":""`)
 				}
 			}
+			if kind == "Service" {
+				s.services = append(s.services, values...)
+			}
 		default:
 			return malformedPolicy(`Invalid principal in policy: "` + kind + `"`)
 		}
@@ -270,6 +275,9 @@ type trustRequest struct {
 	account     string
 	sessionName string
 	externalID  string
+	// service is the AWS service principal asking (ec2.amazonaws.com for
+	// an instance profile), else "".
+	service string
 }
 
 // trusts evaluates p for r (see the comment at the top of this file).
@@ -295,9 +303,15 @@ func (s *trustStatement) applies(r trustRequest) bool {
 	if len(s.notActions) > 0 && slices.ContainsFunc(s.notActions, func(a string) bool { return wildcardMatch(a, action) }) {
 		return false
 	}
-	named := s.anyone || slices.ContainsFunc(s.aws, func(p string) bool {
-		return p == "*" || p == r.callerARN || p == r.account || p == "arn:aws:iam::"+r.account+":root"
-	})
+	var named bool
+	if r.service != "" {
+		// A service assumes a role only when the policy names it.
+		named = slices.Contains(s.services, r.service)
+	} else {
+		named = s.anyone || slices.ContainsFunc(s.aws, func(p string) bool {
+			return p == "*" || p == r.callerARN || p == r.account || p == "arn:aws:iam::"+r.account+":root"
+		})
+	}
 	return named && s.conditionHolds(r)
 }
 

@@ -293,3 +293,99 @@ func (h *Handler) assumeRole(ctx context.Context, c *call) (any, error) {
 		assumedRoleUserXML{s.AssumedRoleID, s.ARN},
 	}, nil
 }
+
+// Instance profiles.
+
+type instanceProfileXML struct {
+	Path                string                    `xml:"Path"`
+	InstanceProfileName string                    `xml:"InstanceProfileName"`
+	InstanceProfileID   string                    `xml:"InstanceProfileId"`
+	Arn                 string                    `xml:"Arn"`
+	CreateDate          string                    `xml:"CreateDate"`
+	Roles               queryapi.Members[roleXML] `xml:"Roles"`
+	Tags                []tagXML                  `xml:"Tags>member,omitempty"`
+}
+
+func toInstanceProfileXML(p *iam.ProfileView, withTags bool) instanceProfileXML {
+	x := instanceProfileXML{
+		Path: p.Path, InstanceProfileName: p.Name, InstanceProfileID: p.ID, Arn: p.ARN, CreateDate: timestamp(p.Created),
+	}
+	x.Roles.Member = make([]roleXML, len(p.RoleRecords))
+	for i := range p.RoleRecords {
+		x.Roles.Member[i] = toRoleXML(&p.RoleRecords[i], false)
+	}
+	if withTags {
+		x.Tags = tagsXML(p.Tags)
+	}
+	return x
+}
+
+func (h *Handler) createInstanceProfile(ctx context.Context, c *call) (any, error) {
+	p, err := h.cfg.Service.CreateInstanceProfile(ctx, c.caller, iam.CreateInstanceProfileInput{
+		InstanceProfileName: c.Opt("InstanceProfileName"),
+		Path:                c.Opt("Path"),
+		Tags:                c.tags(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		InstanceProfile instanceProfileXML `xml:"InstanceProfile"`
+	}{toInstanceProfileXML(p, true)}, nil
+}
+
+func (h *Handler) getInstanceProfile(ctx context.Context, c *call) (any, error) {
+	p, err := h.cfg.Service.GetInstanceProfile(ctx, c.caller, c.Opt("InstanceProfileName"))
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		InstanceProfile instanceProfileXML `xml:"InstanceProfile"`
+	}{toInstanceProfileXML(p, true)}, nil
+}
+
+func (h *Handler) listInstanceProfiles(ctx context.Context, c *call) (any, error) {
+	in, err := c.listInput(true)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.cfg.Service.ListInstanceProfiles(ctx, c.caller, in)
+	return profilePage(p, err)
+}
+
+func (h *Handler) listInstanceProfilesForRole(ctx context.Context, c *call) (any, error) {
+	in, err := c.listInput(false)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.cfg.Service.ListInstanceProfilesForRole(ctx, c.caller, c.Opt("RoleName"), in)
+	return profilePage(p, err)
+}
+
+func profilePage(p iam.Page[iam.ProfileView], err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		InstanceProfiles queryapi.Members[instanceProfileXML] `xml:"InstanceProfiles"`
+		IsTruncated      bool                                 `xml:"IsTruncated"`
+		Marker           string                               `xml:"Marker,omitempty"`
+	}{IsTruncated: p.Truncated, Marker: p.Marker}
+	out.InstanceProfiles.Member = make([]instanceProfileXML, len(p.Items))
+	for i := range p.Items {
+		out.InstanceProfiles.Member[i] = toInstanceProfileXML(&p.Items[i], false)
+	}
+	return out, nil
+}
+
+func (h *Handler) deleteInstanceProfile(ctx context.Context, c *call) (any, error) {
+	return nil, h.cfg.Service.DeleteInstanceProfile(ctx, c.caller, c.Opt("InstanceProfileName"))
+}
+
+func (h *Handler) addRoleToInstanceProfile(ctx context.Context, c *call) (any, error) {
+	return nil, h.cfg.Service.AddRoleToInstanceProfile(ctx, c.caller, c.Opt("InstanceProfileName"), c.Opt("RoleName"))
+}
+
+func (h *Handler) removeRoleFromInstanceProfile(ctx context.Context, c *call) (any, error) {
+	return nil, h.cfg.Service.RemoveRoleFromInstanceProfile(ctx, c.caller, c.Opt("InstanceProfileName"), c.Opt("RoleName"))
+}

@@ -93,6 +93,14 @@ func New(cfg Config) (*Handler, error) {
 			"GetRole":         h.getRole,
 			"ListRoles":       h.listRoles,
 			"DeleteRole":      h.deleteRole,
+
+			"CreateInstanceProfile":         h.createInstanceProfile,
+			"GetInstanceProfile":            h.getInstanceProfile,
+			"ListInstanceProfiles":          h.listInstanceProfiles,
+			"ListInstanceProfilesForRole":   h.listInstanceProfilesForRole,
+			"DeleteInstanceProfile":         h.deleteInstanceProfile,
+			"AddRoleToInstanceProfile":      h.addRoleToInstanceProfile,
+			"RemoveRoleFromInstanceProfile": h.removeRoleFromInstanceProfile,
 		},
 		"sts": {
 			"GetCallerIdentity": h.getCallerIdentity,

@@ -523,3 +523,69 @@ func TestWire(t *testing.T) {
 		t.Errorf("unsigned: %d %s (%v)", resp.StatusCode, b, err)
 	}
 }
+
+func TestInstanceProfiles(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	for _, name := range []string{"node", "other"} {
+		if _, err := f.rootIAM.CreateRole(ctx, &awsiam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: &trust}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := f.rootIAM.CreateInstanceProfile(ctx, &awsiam.CreateInstanceProfileInput{
+		InstanceProfileName: aws.String("nodes"), Path: aws.String("/eks/"),
+		Tags: []iamtypes.Tag{{Key: aws.String("team"), Value: aws.String("a")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := out.InstanceProfile
+	if *p.Arn != "arn:aws:iam::000000000000:instance-profile/eks/nodes" || !strings.HasPrefix(*p.InstanceProfileId, "AIPA") || len(p.Roles) != 0 || len(p.Tags) != 1 {
+		t.Errorf("CreateInstanceProfile = %+v", p)
+	}
+	_, err = f.rootIAM.CreateInstanceProfile(ctx, &awsiam.CreateInstanceProfileInput{InstanceProfileName: aws.String("nodes")})
+	wantAPIError(t, err, "EntityAlreadyExists", http.StatusConflict, "Instance Profile nodes already exists.")
+
+	if _, err := f.rootIAM.AddRoleToInstanceProfile(ctx, &awsiam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String("nodes"), RoleName: aws.String("node")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.rootIAM.AddRoleToInstanceProfile(ctx, &awsiam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String("nodes"), RoleName: aws.String("other")})
+	wantAPIError(t, err, "LimitExceeded", http.StatusConflict, "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1")
+	_, err = f.rootIAM.AddRoleToInstanceProfile(ctx, &awsiam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String("nope"), RoleName: aws.String("node")})
+	wantAPIError(t, err, "NoSuchEntity", http.StatusNotFound, "Instance Profile nope cannot be found.")
+
+	got, err := f.rootIAM.GetInstanceProfile(ctx, &awsiam.GetInstanceProfileInput{InstanceProfileName: aws.String("nodes")})
+	if err != nil || len(got.InstanceProfile.Roles) != 1 || *got.InstanceProfile.Roles[0].RoleName != "node" {
+		t.Fatalf("GetInstanceProfile = %+v, %v", got, err)
+	}
+	forRole, err := f.rootIAM.ListInstanceProfilesForRole(ctx, &awsiam.ListInstanceProfilesForRoleInput{RoleName: aws.String("node")})
+	if err != nil || len(forRole.InstanceProfiles) != 1 {
+		t.Fatalf("ListInstanceProfilesForRole = %+v, %v", forRole, err)
+	}
+	if l, err := f.rootIAM.ListInstanceProfilesForRole(ctx, &awsiam.ListInstanceProfilesForRoleInput{RoleName: aws.String("other")}); err != nil || len(l.InstanceProfiles) != 0 {
+		t.Fatalf("ListInstanceProfilesForRole(other) = %+v, %v", l, err)
+	}
+	all, err := f.rootIAM.ListInstanceProfiles(ctx, &awsiam.ListInstanceProfilesInput{})
+	if err != nil || len(all.InstanceProfiles) != 1 {
+		t.Fatalf("ListInstanceProfiles = %+v, %v", all, err)
+	}
+
+	_, err = f.rootIAM.DeleteRole(ctx, &awsiam.DeleteRoleInput{RoleName: aws.String("node")})
+	wantAPIError(t, err, "DeleteConflict", http.StatusConflict, "Cannot delete entity, must remove roles from instance profile first.")
+	_, err = f.rootIAM.DeleteInstanceProfile(ctx, &awsiam.DeleteInstanceProfileInput{InstanceProfileName: aws.String("nodes")})
+	wantAPIError(t, err, "DeleteConflict", http.StatusConflict, "Cannot delete entity, must remove roles from instance profile first.")
+	if _, err := f.rootIAM.RemoveRoleFromInstanceProfile(ctx, &awsiam.RemoveRoleFromInstanceProfileInput{InstanceProfileName: aws.String("nodes"), RoleName: aws.String("node")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.rootIAM.DeleteInstanceProfile(ctx, &awsiam.DeleteInstanceProfileInput{InstanceProfileName: aws.String("nodes")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.rootIAM.GetInstanceProfile(ctx, &awsiam.GetInstanceProfileInput{InstanceProfileName: aws.String("nodes")})
+	wantAPIError(t, err, "NoSuchEntity", http.StatusNotFound, "Instance Profile nodes cannot be found.")
+
+	// A user may read, not create.
+	userIAM, _, _ := f.user(t, "alice")
+	_, err = userIAM.CreateInstanceProfile(ctx, &awsiam.CreateInstanceProfileInput{InstanceProfileName: aws.String("mine")})
+	wantAPIError(t, err, "AccessDenied", http.StatusForbidden, "")
+}
