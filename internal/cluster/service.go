@@ -51,6 +51,10 @@ type Config struct {
 	// (access.RecordsIn); nil means clusters have none: Create writes no
 	// entry for the creator and Remove removes none.
 	AccessEntries AccessEntries
+	// Addons returns the ops that delete a cluster's add-ons
+	// (addon.RemoveOpsIn), committed with its removal: EKS deletes them
+	// with the cluster. Nil means clusters have none.
+	Addons func(ctx context.Context, cluster string) ([]store.Op, error)
 }
 
 // AccessEntries is what the cluster service needs of the access entry

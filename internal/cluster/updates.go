@@ -270,6 +270,13 @@ func (s *Service) Remove(ctx context.Context, name string) error {
 		}
 		ops = append(ops, entries...)
 	}
+	if s.cfg.Addons != nil {
+		more, err := s.cfg.Addons(ctx, name)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, more...)
+	}
 	_, err = s.cfg.Store.Apply(ctx, ops...)
 	return err
 }

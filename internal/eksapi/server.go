@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/internal/access"
+	"github.com/berthproject/berth/internal/addon"
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/cluster"
 	"github.com/berthproject/berth/internal/fargate"
@@ -47,7 +48,10 @@ type Config struct {
 	Fargate *fargate.Service
 	// Access serves the access entry and access policy operations; nil
 	// leaves them unimplemented.
-	Access  *access.Service
+	Access *access.Service
+	// Addons serves the add-on operations (and DescribeUpdate and
+	// ListUpdates with an addonName); nil leaves them unimplemented.
+	Addons  *addon.Service
 	Auth    Authenticator
 	Changes Watcher
 	// DescribeHold is how long DescribeCluster, DescribeNodegroup and
@@ -155,6 +159,9 @@ func (h *Handler) route(q *request) {
 	ng := h.cfg.Nodegroups != nil
 	fp := h.cfg.Fargate != nil
 	ae := h.cfg.Access != nil
+	if h.cfg.Addons != nil && h.routeAddons(q) {
+		return
+	}
 	switch {
 	case len(s) == 1 && s[0] == "clusters" && m == http.MethodPost:
 		h.createCluster(q)
