@@ -34,6 +34,8 @@ Usage:
   berth serve [--data-dir DIR] [--listen HOST:PORT] [--region R] [--account-id N]
   berth kubeconfig NAME [--data-dir DIR]
   berth spot interrupt [--notice 2m] [--data-dir DIR] INSTANCE-ID...
+  berth node token CLUSTER [--ttl 24h] [--bootstrap-kubeconfig] [--data-dir DIR]
+  berth node join (--bootstrap-kubeconfig FILE | --node-config FILE) --node-name NAME [options]
   berth version
 
 Default data dir: $BERTH_DATA_DIR, else ~/.berth. Default listen address: 127.0.0.1:4800.
@@ -54,6 +56,8 @@ func main() {
 		err = kubeconfigCmd(os.Args[2:], os.Stdout)
 	case "spot":
 		err = spotCmd(ctx, os.Args[2:], os.Stdout)
+	case "node":
+		err = nodeCmd(ctx, os.Args[2:], os.Stdout)
 	case "version", "--version":
 		fmt.Printf("berth %s (Kubernetes %s, versions %s)\n", version, kubernetesVersion(), strings.Join(components.SupportedVersions(), ", "))
 	case "controlplane":

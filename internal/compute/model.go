@@ -82,7 +82,53 @@ type Instance struct {
 	Interruption *Interruption `json:"interruption,omitempty"`
 	// JoinFailures counts failed attempts of its node to join.
 	JoinFailures int `json:"joinFailures,omitempty"`
+
+	// Self-managed instances (RunInstances) carry what they were launched
+	// with; instances of groups leave these empty.
+	UserData        string       `json:"userData,omitempty"` // base64
+	InstanceProfile *ProfileInfo `json:"instanceProfile,omitempty"`
+	KeyName         string       `json:"keyName,omitempty"`
+	SecurityGroups  []string     `json:"securityGroups,omitempty"`
+	LaunchTemplate  *TemplateRef `json:"launchTemplate,omitempty"`
+	ClientToken     string       `json:"clientToken,omitempty"`
+	// Join is where the node agent of a self-managed instance connects,
+	// from its user data; nil for an instance that joins no cluster.
+	Join *Join `json:"join,omitempty"`
+	// Console is the end of the instance's console output: what its node
+	// agent reported (GetConsoleOutput).
+	Console string `json:"console,omitempty"`
 }
+
+// ProfileInfo is the IAM instance profile associated with an instance.
+type ProfileInfo struct {
+	ARN string `json:"arn"`
+	ID  string `json:"id,omitempty"`
+}
+
+// TemplateRef names the launch template version an instance came from.
+type TemplateRef struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+}
+
+// Join is what a self-managed node agent read from its user data.
+type Join struct {
+	// Endpoint and CA (PEM) of the API server; empty in the bootstrap.sh
+	// form, which looks them up.
+	Endpoint string `json:"endpoint,omitempty"`
+	CA       []byte `json:"ca,omitempty"`
+	// Source is "NodeConfig" or "bootstrap.sh".
+	Source string `json:"source"`
+}
+
+// SelfManaged reports whether the instance was launched by RunInstances
+// rather than by an Auto Scaling Group.
+func (i *Instance) SelfManaged() bool { return i.Group == "" }
+
+// MaxConsoleBytes is how much console output an instance keeps (EC2
+// returns the last 64 KB).
+const MaxConsoleBytes = 64 * 1024
 
 // Drain says how an instance's node is drained before termination.
 type Drain struct {
@@ -115,6 +161,9 @@ type NodeConfig struct {
 	Taints         []Taint           `json:"taints,omitempty"`
 	// DiskGiB sizes ephemeral-storage.
 	DiskGiB int `json:"diskGiB"`
+	// MaxPods overrides the AMI's max pods for the instance type (the
+	// kubelet's maxPods); 0 keeps it.
+	MaxPods int `json:"maxPods,omitempty"`
 }
 
 // Taint is a Kubernetes taint (effect as Kubernetes spells it).

@@ -108,6 +108,16 @@ type LaunchSpec struct {
 	Group           string
 	TemplateVersion int
 	Node            NodeConfig
+	// For RunInstances: see the Instance fields of the same names.
+	UserData        string
+	InstanceProfile *ProfileInfo
+	KeyName         string
+	SecurityGroups  []string
+	LaunchTemplate  *TemplateRef
+	ClientToken     string
+	Join            *Join
+	// PrivateIP asks for this address in the subnet.
+	PrivateIP netip.Addr
 }
 
 // Launch records new instances as pending, all in one commit, with ids,
@@ -137,8 +147,19 @@ func (s *Service) Launch(ctx context.Context, specs []LaunchSpec, extra ...store
 			return nil, apierror.New(apierror.InvalidParameter, "The instance type '%s' does not exist", sp.Type)
 		}
 		id := NewInstanceID()
-		addr, err := s.cfg.IPs.Allocate(instanceOwner(id), sub.CIDR)
-		if err != nil {
+		var addr netip.Addr
+		var err error
+		if sp.PrivateIP.IsValid() {
+			addr = sp.PrivateIP
+			if !sub.CIDR.Contains(addr) {
+				release()
+				return nil, ec2Error("InvalidParameterValue", "Address %s does not fall within the subnet's address range", addr)
+			}
+			if !s.cfg.IPs.Reserve(instanceOwner(id), addr) {
+				release()
+				return nil, ec2Error("InvalidIPAddress.InUse", "Address %s is in use.", addr)
+			}
+		} else if addr, err = s.cfg.IPs.Allocate(instanceOwner(id), sub.CIDR); err != nil {
 			release()
 			return nil, apierror.New(apierror.InsufficientAddresses, "There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", sp.SubnetID)
 		}
@@ -151,6 +172,8 @@ func (s *Service) Launch(ctx context.Context, specs []LaunchSpec, extra ...store
 			PrivateIP: addr.String(), PrivateDNS: PrivateDNSName(s.cfg.Region, addr),
 			State: StatePending, LaunchTime: now, CapacityType: capType, Tags: maps(sp.Tags),
 			Cluster: sp.Cluster, Group: sp.Group, TemplateVersion: sp.TemplateVersion, Node: sp.Node,
+			UserData: sp.UserData, InstanceProfile: sp.InstanceProfile, KeyName: sp.KeyName,
+			SecurityGroups: sp.SecurityGroups, LaunchTemplate: sp.LaunchTemplate, ClientToken: sp.ClientToken, Join: sp.Join,
 		}
 		in.Node.Name = in.PrivateDNS
 		raw, err := json.Marshal(in)
@@ -561,4 +584,17 @@ func InstanceOp(in *Instance, rev uint64) (store.Op, error) {
 		return store.Op{}, err
 	}
 	return store.Op{Kind: KindInstance, Key: in.ID, Value: raw, IfRevision: rev}, nil
+}
+
+// AppendConsole adds lines to an instance's console output, keeping the
+// last MaxConsoleBytes.
+func (s *Service) AppendConsole(ctx context.Context, id string, text string) error {
+	_, err := s.MutateInstances(ctx, []string{id}, func(in *Instance) (bool, error) {
+		in.Console += text
+		if n := len(in.Console); n > MaxConsoleBytes {
+			in.Console = in.Console[n-MaxConsoleBytes:]
+		}
+		return true, nil
+	})
+	return err
 }

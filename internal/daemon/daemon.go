@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/internal/access"
+	"github.com/berthproject/berth/internal/addon"
 	"github.com/berthproject/berth/internal/asgapi"
 	"github.com/berthproject/berth/internal/cluster"
 	"github.com/berthproject/berth/internal/compute"
@@ -33,9 +34,14 @@ import (
 	"github.com/berthproject/berth/internal/controlplane"
 	"github.com/berthproject/berth/internal/credentials"
 	"github.com/berthproject/berth/internal/drain"
+	"github.com/berthproject/berth/internal/ebs"
 	"github.com/berthproject/berth/internal/ec2api"
+	"github.com/berthproject/berth/internal/efs"
+	"github.com/berthproject/berth/internal/efsapi"
 	"github.com/berthproject/berth/internal/eksapi"
 	"github.com/berthproject/berth/internal/fargate"
+	"github.com/berthproject/berth/internal/fsx"
+	"github.com/berthproject/berth/internal/fsxapi"
 	"github.com/berthproject/berth/internal/iam"
 	"github.com/berthproject/berth/internal/iamapi"
 	"github.com/berthproject/berth/internal/iamauth"
@@ -168,6 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Nodegroups:      nodegroup.Attached(st),
 		FargateProfiles: fargate.AttachedIn(st),
 		AccessEntries:   access.RecordsIn(st),
+		Addons:          addon.RemoveOpsIn(st),
 	})
 	if err != nil {
 		return err
@@ -235,8 +242,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	addons, err := addon.New(addon.Config{Store: st, Clusters: clusters, Account: cfg.Account, Region: cfg.Region})
+	if err != nil {
+		return err
+	}
 	api, err := eksapi.New(eksapi.Config{
-		Clusters: clusters, Nodegroups: nodegroups, Fargate: profiles, Access: entries, Auth: verifier, Changes: st, DescribeHold: cfg.DescribeHold,
+		Clusters: clusters, Nodegroups: nodegroups, Fargate: profiles, Access: entries, Addons: addons,
+		Auth: verifier, Changes: st, DescribeHold: cfg.DescribeHold,
 		Logger: log.With("component", "eksapi"),
 	})
 	if err != nil {
@@ -268,7 +280,57 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	ec2, err := ec2api.New(ec2api.Config{Network: network, Region: cfg.Region, Account: cfg.Account, Instances: instances, Logger: log.With("component", "ec2api")})
+	volumes, err := ebs.New(ebs.Config{
+		Store: st, Network: network, Instances: instances, Account: cfg.Account, Region: cfg.Region,
+		DataDir: filepath.Join(dataDir, "ebs"), Logger: log.With("component", "ebs"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := volumes.Reconcile(ctx); err != nil {
+		return fmt.Errorf("ebs: %w", err)
+	}
+	ec2, err := ec2api.New(ec2api.Config{
+		Network: network, Region: cfg.Region, Account: cfg.Account, Instances: instances, Volumes: volumes,
+		Profiles: func(ctx context.Context, ref string) (*compute.ProfileInfo, error) {
+			p, _, err := iamSvc.InstanceProfileRole(ctx, ref)
+			if p == nil || err != nil {
+				return nil, err
+			}
+			return &compute.ProfileInfo{ARN: p.ARN, ID: p.ID}, nil
+		},
+		Logger: log.With("component", "ec2api"),
+	})
+	if err != nil {
+		return err
+	}
+	fileSystems, err := efs.New(efs.Config{
+		Store: st, Network: network, Dir: filepath.Join(dataDir, "efs"), Account: cfg.Account, Region: cfg.Region, IPs: ips,
+		Logger: log.With("component", "efs"),
+	})
+	if err != nil {
+		return err
+	}
+	efsAuth, err := sigv4.New(sigv4.Config{Credentials: keys, Service: efsapi.SigningName})
+	if err != nil {
+		return err
+	}
+	efsAPI, err := efsapi.New(efsapi.Config{Service: fileSystems, Auth: efsAuth, Region: cfg.Region, Logger: log.With("component", "efsapi")})
+	if err != nil {
+		return err
+	}
+	lustre, err := fsx.New(fsx.Config{
+		Store: st, Network: network, Dir: filepath.Join(dataDir, "fsx"), Account: cfg.Account, Region: cfg.Region,
+		Logger: log.With("component", "fsx"),
+	})
+	if err != nil {
+		return err
+	}
+	fsxAuth, err := sigv4.New(sigv4.Config{Credentials: keys, Service: fsxapi.SigningName})
+	if err != nil {
+		return err
+	}
+	fsxAPI, err := fsxapi.New(fsxapi.Config{Service: lustre, Auth: fsxAuth, Region: cfg.Region, Logger: log.With("component", "fsxapi")})
 	if err != nil {
 		return err
 	}
@@ -303,15 +365,23 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	provider, err := simprovider.New(ctx, simprovider.Config{
 		Access: access, IPs: ips, Network: network, Region: cfg.Region,
-		KubeletVersion: kubeletVersion,
-		Logger:         log.With("component", "simulated-nodes"),
+		KubeletVersion:      kubeletVersion,
+		InstanceCredentials: newInstanceCredentials(iamSvc).provider,
+		ClusterVersion: func(ctx context.Context, name string) string {
+			cl, _, err := clusters.Get(ctx, name)
+			if err != nil {
+				return ""
+			}
+			return cl.Version
+		},
+		Logger: log.With("component", "simulated-nodes"),
 	})
 	if err != nil {
 		return err
 	}
 	drainer := &drain.Drainer{Admin: provider.Admin}
 	computeCtl, err := computectl.New(computectl.Config{
-		Compute: instances, Provider: provider, Drainer: drainer, Changes: st,
+		Compute: instances, Provider: provider, Drainer: drainer, Volumes: volumes, Changes: st,
 		SpotInterruptionRate: cfg.SpotInterruptionRate,
 		Logger:               log.With("component", "compute-controller"),
 	})
@@ -365,7 +435,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	front := &gateway{eks: api, ec2: ec2, ec2Auth: ec2Auth, iam: iamAPI, asg: asgAPI, maxBody: 1 << 20}
+	front := &gateway{eks: api, ec2: ec2, ec2Auth: ec2Auth, iam: iamAPI, asg: asgAPI, efs: efsAPI, fsx: fsxAPI, maxBody: 1 << 20}
 	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 
 	printBanner(cfg.Out, endpoint, cfg.Region, files, network)

@@ -13,8 +13,8 @@ import (
 )
 
 // gateway sends each request to the API its signature is scoped to: one
-// endpoint serves EKS (restJson1), EC2, IAM, STS and Auto Scaling (query
-// protocol), as LocalStack and moto do. EKS, IAM, STS and Auto Scaling
+// endpoint serves EKS and EFS (restJson1), FSx (awsJson1.1), EC2, IAM,
+// STS and Auto Scaling (query protocol), as LocalStack and moto do. EKS, IAM, STS and Auto Scaling
 // verify their own signatures; EC2 requests are verified here, with a
 // verifier that accepts the ec2 scope only.
 type gateway struct {
@@ -26,8 +26,12 @@ type gateway struct {
 	iam http.Handler
 	// asg serves the autoscaling scope (internal/asgapi); it reads the
 	// body itself, capped at the same maxBody.
-	asg     http.Handler
-	maxBody int64
+	asg http.Handler
+	// efs and fsx serve the elasticfilesystem and fsx scopes
+	// (internal/efsapi, internal/fsxapi), which verify their own
+	// signatures.
+	efs, fsx http.Handler
+	maxBody  int64
 }
 
 // signingService returns the service of a request's SigV4 credential
@@ -67,9 +71,24 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
 		g.asg.ServeHTTP(w, r)
+	case "elasticfilesystem":
+		g.serveOwn(g.efs, w, r)
+	case "fsx":
+		g.serveOwn(g.fsx, w, r)
 	default:
 		g.eks.ServeHTTP(w, r)
 	}
+}
+
+// serveOwn passes a request to an API that verifies its own signature,
+// with the body capped; EKS answers for an API that is not wired.
+func (g *gateway) serveOwn(h http.Handler, w http.ResponseWriter, r *http.Request) {
+	if h == nil {
+		g.eks.ServeHTTP(w, r)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
+	h.ServeHTTP(w, r)
 }
 
 func (g *gateway) serveEC2(w http.ResponseWriter, r *http.Request) {

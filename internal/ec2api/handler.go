@@ -10,6 +10,7 @@ import (
 
 	"github.com/berthproject/berth/internal/compute"
 	"github.com/berthproject/berth/internal/compute/instancetypes"
+	"github.com/berthproject/berth/internal/ebs"
 	"github.com/berthproject/berth/internal/queryapi"
 	"github.com/berthproject/berth/internal/vpc"
 )
@@ -35,6 +36,13 @@ type Config struct {
 	// TerminateInstances ends. Nil means there are none: DescribeInstances
 	// answers with an empty list and every instance ID is unknown.
 	Instances *compute.Service
+	// Volumes holds the EBS volumes and snapshots of the volume actions
+	// (volumes.go). Nil means berth runs without EBS: those actions are
+	// refused with UnsupportedOperation.
+	Volumes *ebs.Service
+	// Profiles resolves IAM instance profiles for RunInstances; nil
+	// refuses every profile.
+	Profiles Profiles
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	Logger       *slog.Logger
@@ -91,7 +99,33 @@ func New(cfg Config) (*Handler, error) {
 		"DescribeSubnets":           withoutContext(h.describeSubnets),
 		"DescribeVpcs":              withoutContext(h.describeVpcs),
 		"TerminateInstances":        h.terminateInstances,
+
 		actionSendSpotInterruptions: h.sendSpotInterruptions,
+		// EBS (volumes.go)
+		"AttachVolume":                 h.ebsAction(h.attachVolume),
+		"CreateSnapshot":               h.ebsAction(h.createSnapshot),
+		"CreateVolume":                 h.ebsAction(h.createVolume),
+		"DeleteSnapshot":               h.ebsAction(h.deleteSnapshot),
+		"DeleteVolume":                 h.ebsAction(h.deleteVolume),
+		"DescribeSnapshots":            h.ebsAction(h.describeSnapshots),
+		"DescribeVolumes":              h.ebsAction(h.describeVolumes),
+		"DescribeVolumesModifications": h.ebsAction(h.describeVolumesModifications),
+		"DetachVolume":                 h.ebsAction(h.detachVolume),
+		"ModifyVolume":                 h.ebsAction(h.modifyVolume),
+	}
+	if cfg.Instances != nil {
+		for name, fn := range map[string]action{
+			"RunInstances":                   h.runInstances,
+			"GetConsoleOutput":               h.getConsoleOutput,
+			"CreateLaunchTemplate":           h.createLaunchTemplate,
+			"CreateLaunchTemplateVersion":    h.createLaunchTemplateVersion,
+			"DescribeLaunchTemplates":        h.describeLaunchTemplates,
+			"DescribeLaunchTemplateVersions": h.describeLaunchTemplateVersions,
+			"ModifyLaunchTemplate":           h.modifyLaunchTemplate,
+			"DeleteLaunchTemplate":           h.deleteLaunchTemplate,
+		} {
+			h.actions[name] = fn
+		}
 	}
 	h.api = queryapi.Service[*call]{Decode: h.decode, Run: h.dispatch, WireError: h.toWire, Log: cfg.Logger}
 	return h, nil

@@ -70,12 +70,14 @@ type instanceXML struct {
 	LaunchTime                       string                   `xml:"launchTime"`
 	Placement                        placementXML             `xml:"placement"`
 	Monitoring                       monitoringXML            `xml:"monitoring"`
+	KeyName                          string                   `xml:"keyName,omitempty"`
 	SubnetID                         string                   `xml:"subnetId,omitempty"`
 	VpcID                            string                   `xml:"vpcId,omitempty"`
 	PrivateIPAddress                 string                   `xml:"privateIpAddress,omitempty"`
 	SourceDestCheck                  *bool                    `xml:"sourceDestCheck,omitempty"`
 	GroupSet                         set[groupXML]            `xml:"groupSet"`
 	StateReason                      *reasonXML               `xml:"stateReason,omitempty"`
+	IamInstanceProfile               *profileXML              `xml:"iamInstanceProfile,omitempty"`
 	Architecture                     string                   `xml:"architecture"`
 	RootDeviceType                   string                   `xml:"rootDeviceType"`
 	RootDeviceName                   string                   `xml:"rootDeviceName"`
@@ -100,6 +102,11 @@ type instanceXML struct {
 	PlatformDetails                  string                   `xml:"platformDetails"`
 	UsageOperation                   string                   `xml:"usageOperation"`
 	UsageOperationUpdateTime         string                   `xml:"usageOperationUpdateTime"`
+}
+
+type profileXML struct {
+	Arn string `xml:"arn"`
+	ID  string `xml:"id"`
 }
 
 type placementXML struct {
@@ -244,6 +251,10 @@ func (h *Handler) instanceToXML(in *compute.Instance) instanceXML {
 	}
 	if in.StateReason.Code != "" {
 		x.StateReason = &reasonXML{Code: in.StateReason.Code, Message: in.StateReason.Message}
+	}
+	x.KeyName, x.ClientToken = in.KeyName, in.ClientToken
+	if p := in.InstanceProfile; p != nil && in.State != compute.StateTerminated {
+		x.IamInstanceProfile = &profileXML{Arn: p.ARN, ID: p.ID}
 	}
 	if in.CapacityType == compute.Spot {
 		x.InstanceLifecycle = compute.Spot

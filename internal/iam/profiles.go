@@ -281,43 +281,43 @@ func (s *Service) roleInProfile(ctx context.Context, roleName string) (bool, err
 }
 
 // InstanceProfileRole resolves an instance profile, named by ARN or name
-// as RunInstances takes it, to its role's ARN. ok is false when there is
-// no such profile; role is "" when the profile holds no role.
-func (s *Service) InstanceProfileRole(ctx context.Context, ref string) (profileARN, roleARN string, ok bool, err error) {
+// as RunInstances takes it, and its role's ARN ("" when it holds none).
+// The profile is nil when there is no such profile.
+func (s *Service) InstanceProfileRole(ctx context.Context, ref string) (*InstanceProfile, string, error) {
 	name := ref
 	if strings.HasPrefix(ref, "arn:") {
 		prefix := "arn:aws:iam::" + s.cfg.Account + ":instance-profile/"
 		rest, found := strings.CutPrefix(ref, prefix)
 		if !found || rest == "" {
-			return "", "", false, nil
+			return nil, "", nil
 		}
 		name = rest[strings.LastIndexByte(rest, '/')+1:]
 	}
 	if !nameRE.MatchString(name) || len(name) > 128 {
-		return "", "", false, nil
+		return nil, "", nil
 	}
 	p, _, err := s.profile(ctx, name)
 	var e *Error
 	if errors.As(err, &e) {
-		return "", "", false, nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return "", "", false, err
+		return nil, "", err
 	}
 	if strings.HasPrefix(ref, "arn:") && p.ARN != ref {
-		return "", "", false, nil
+		return nil, "", nil
 	}
 	if len(p.Roles) == 0 {
-		return p.ARN, "", true, nil
+		return p, "", nil
 	}
 	r, _, err := s.role(ctx, p.Roles[0])
 	if errors.As(err, &e) {
-		return p.ARN, "", true, nil
+		return p, "", nil
 	}
 	if err != nil {
-		return "", "", false, err
+		return nil, "", err
 	}
-	return p.ARN, r.ARN, true, nil
+	return p, r.ARN, nil
 }
 
 // InstanceSessionDuration is how long the credentials of an instance's

@@ -585,18 +585,18 @@ func TestInstanceSession(t *testing.T) {
 	}
 
 	for _, ref := range []string{"nodes", "arn:aws:iam::000000000000:instance-profile/nodes"} {
-		profile, role, ok, err := f.svc.InstanceProfileRole(ctx, ref)
-		if err != nil || !ok || role != node.ARN || profile != "arn:aws:iam::000000000000:instance-profile/nodes" {
-			t.Errorf("InstanceProfileRole(%s) = %s, %s, %v, %v", ref, profile, role, ok, err)
+		profile, role, err := f.svc.InstanceProfileRole(ctx, ref)
+		if err != nil || profile == nil || role != node.ARN || profile.ARN != "arn:aws:iam::000000000000:instance-profile/nodes" {
+			t.Errorf("InstanceProfileRole(%s) = %+v, %s, %v", ref, profile, role, err)
 		}
 	}
 	for _, ref := range []string{"missing", "arn:aws:iam::111111111111:instance-profile/nodes", "arn:aws:iam::000000000000:instance-profile/x/nodes", "bad name"} {
-		if _, _, ok, err := f.svc.InstanceProfileRole(ctx, ref); ok || err != nil {
-			t.Errorf("InstanceProfileRole(%s) = %v, %v, want not found", ref, ok, err)
+		if p, _, err := f.svc.InstanceProfileRole(ctx, ref); p != nil || err != nil {
+			t.Errorf("InstanceProfileRole(%s) = %+v, %v, want not found", ref, p, err)
 		}
 	}
-	if _, role, ok, err := f.svc.InstanceProfileRole(ctx, "empty"); !ok || role != "" || err != nil {
-		t.Errorf("InstanceProfileRole(empty) = %s, %v, %v", role, ok, err)
+	if p, role, err := f.svc.InstanceProfileRole(ctx, "empty"); p == nil || role != "" || err != nil {
+		t.Errorf("InstanceProfileRole(empty) = %+v, %s, %v", p, role, err)
 	}
 
 	s, err := f.svc.InstanceSession(ctx, node.ARN, "i-0123456789abcdef0")

@@ -58,11 +58,14 @@ type ClusterConfig struct {
 	CAData []byte
 	// BootstrapToken is "ID.SECRET" of a bootstrap token Secret in
 	// kube-system with usage-bootstrap-authentication (CreateBootstrapToken
-	// makes one). Nodes use it only to request their certificate.
+	// makes one). Nodes use it only to request their certificate. Empty
+	// when every node brings its own credentials (NodeSpec.Token or
+	// ClientCert).
 	BootstrapToken string
 	// AdminConfig is used for the one cluster-wide pod list and watch; no
-	// write is made with it. A node identity may only watch its own pods.
-	// Required.
+	// write is made with it. A node identity may only watch its own pods,
+	// so without it the Cluster runs one node, which watches its pods
+	// with its own identity (a node agent outside berth).
 	AdminConfig *rest.Config
 	// Logger receives the Cluster's messages; nil discards them.
 	Logger *slog.Logger
@@ -102,11 +105,8 @@ func (c ClusterConfig) withDefaults() (ClusterConfig, error) {
 	if len(c.CAData) == 0 {
 		errs = append(errs, errors.New("CA data is empty"))
 	}
-	if !validToken(c.BootstrapToken) {
+	if c.BootstrapToken != "" && !validToken(c.BootstrapToken) {
 		errs = append(errs, errors.New("bootstrap token is not of the form [a-z0-9]{6}.[a-z0-9]{16}"))
-	}
-	if c.AdminConfig == nil {
-		errs = append(errs, errors.New("admin config is nil"))
 	}
 	if c.QPS < 0 || c.Burst < 0 || c.PodWorkers < 0 {
 		errs = append(errs, errors.New("negative QPS, burst or worker count"))
@@ -155,7 +155,12 @@ type Cluster struct {
 	limiter   flowcontrol.RateLimiter
 	ips       ipam.Allocator
 
+	// pods is the pod watch: all bound pods with AdminConfig, else the
+	// one node's own, made when it joins. podsReady closes once it
+	// exists.
 	pods       cache.SharedIndexInformer
+	podsReady  chan struct{}
+	podsNode   string
 	podQueue   workqueue.TypedRateLimitingInterface[string]
 	heartbeats workqueue.TypedDelayingInterface[string]
 
@@ -195,49 +200,81 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	bootstrap, err := kubernetes.NewForConfig(&rest.Config{
-		Host:            cfg.Server,
-		BearerToken:     cfg.BootstrapToken,
-		TLSClientConfig: rest.TLSClientConfig{CAData: cfg.CAData},
-		QPS:             -1,
-		UserAgent:       "berth-sim-kubelet/bootstrap",
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sim: bootstrap client: %w", err)
-	}
-	admin := rest.CopyConfig(cfg.AdminConfig)
-	admin.UserAgent = "berth-sim-kubelet/pod-watch"
-	adminClient, err := kubernetes.NewForConfig(admin)
-	if err != nil {
-		return nil, fmt.Errorf("sim: admin client: %w", err)
-	}
 	c := &Cluster{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		clock:     cfg.Clock,
-		bootstrap: bootstrap,
 		limiter:   flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst),
 		ips:       cfg.IPs,
 		nodes:     map[string]*node{},
+		podsReady: make(chan struct{}),
 		podQueue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 10*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Clock: cfg.Clock}),
 		heartbeats: workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Clock: cfg.Clock}),
 	}
-	c.pods = newPodInformer(adminClient)
-	c.csrs = newCSRWatch(bootstrap)
+	if cfg.BootstrapToken != "" {
+		bootstrap, err := kubernetes.NewForConfig(&rest.Config{
+			Host:            cfg.Server,
+			BearerToken:     cfg.BootstrapToken,
+			TLSClientConfig: rest.TLSClientConfig{CAData: cfg.CAData},
+			QPS:             -1,
+			UserAgent:       "berth-sim-kubelet/bootstrap",
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sim: bootstrap client: %w", err)
+		}
+		c.bootstrap = bootstrap
+		c.csrs = newCSRWatch(bootstrap)
+	}
+	if cfg.AdminConfig != nil {
+		admin := rest.CopyConfig(cfg.AdminConfig)
+		admin.UserAgent = "berth-sim-kubelet/pod-watch"
+		adminClient, err := kubernetes.NewForConfig(admin)
+		if err != nil {
+			return nil, fmt.Errorf("sim: admin client: %w", err)
+		}
+		c.pods = newPodInformer(adminClient, fields.OneTermNotEqualSelector("spec.nodeName", ""))
+		close(c.podsReady)
+	}
 	c.life, c.end = context.WithCancel(context.Background())
 	return c, nil
+}
+
+// watchOwnPods makes the pod watch of a Cluster without AdminConfig
+// from its one node's identity, as kubelet watches its pods.
+func (c *Cluster) watchOwnPods(cfg *rest.Config, hc *http.Client, name string) error {
+	if c.cfg.AdminConfig != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.podsNode {
+	case name:
+		return nil
+	case "":
+	default:
+		return fmt.Errorf("sim: a cluster without an admin config runs one node, and runs %s", c.podsNode)
+	}
+	client, err := kubernetes.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return err
+	}
+	c.pods = newPodInformer(client, fields.OneTermEqualSelector("spec.nodeName", name))
+	c.podsNode = name
+	close(c.podsReady)
+	return nil
 }
 
 // byNode indexes pods by spec.nodeName.
 const byNode = "nodeName"
 
-// newPodInformer watches every pod bound to a node, across namespaces.
-// Unscheduled pods, which churn most during a scale-up, are filtered out
-// by the server.
-func newPodInformer(client kubernetes.Interface) cache.SharedIndexInformer {
-	bound := fields.OneTermNotEqualSelector("spec.nodeName", "").String()
+// newPodInformer watches the pods the selector picks across namespaces:
+// with an admin identity every pod bound to a node (unscheduled pods,
+// which churn most during a scale-up, are filtered out by the server),
+// with a node's identity its own pods.
+func newPodInformer(client kubernetes.Interface, selector fields.Selector) cache.SharedIndexInformer {
+	bound := selector.String()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = bound
@@ -275,6 +312,11 @@ func (c *Cluster) Start(ctx context.Context) error {
 	c.started = true
 	c.mu.Unlock()
 	defer c.end()
+	select {
+	case <-c.podsReady:
+	case <-ctx.Done():
+		return nil
+	}
 
 	reg, err := c.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.observePod(obj.(*corev1.Pod)) },
@@ -351,6 +393,12 @@ func (c *Cluster) node(name string) *node {
 	defer c.mu.RUnlock()
 	return c.nodes[name]
 }
+
+// Server returns the cluster endpoint the nodes connect to.
+func (c *Cluster) Server() string { return c.cfg.Server }
+
+// CAData returns the cluster CA the nodes trust, PEM.
+func (c *Cluster) CAData() []byte { return c.cfg.CAData }
 
 // HasNode reports whether the node is managed.
 func (c *Cluster) HasNode(name string) bool { return c.node(name) != nil }

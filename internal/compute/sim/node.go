@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"time"
 
+	"golang.org/x/oauth2"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,6 +23,7 @@ import (
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/transport"
 	"k8s.io/utils/ptr"
 )
 
@@ -53,6 +55,17 @@ type NodeSpec struct {
 	// as on a Fargate node, whose one pod owns the node's network
 	// interface.
 	PodsUseNodeIP bool
+
+	// How the node authenticates, in this order: Token, a source of
+	// bearer tokens (an EKS node's `aws eks get-token` tokens, made with
+	// its instance role); ClientCert and ClientKey (PEM), a kubelet
+	// client certificate from an earlier join; else TLS bootstrapping
+	// with the Cluster's bootstrap token, after which OnCertificate, when
+	// set, receives the new certificate and key to keep.
+	Token         oauth2.TokenSource
+	ClientCert    []byte
+	ClientKey     []byte
+	OnCertificate func(cert, key []byte)
 }
 
 func (s NodeSpec) validate() error {
@@ -117,19 +130,34 @@ func (c *Cluster) AddNode(ctx context.Context, spec NodeSpec) error {
 	return nil
 }
 
-// join runs TLS bootstrapping and registration for spec.
+// join authenticates the node (TLS bootstrapping unless it has a token
+// source or a certificate) and registers it.
 func (c *Cluster) join(ctx context.Context, spec NodeSpec) (*node, error) {
-	began := c.clock.Now()
-	certPEM, keyPEM, err := c.requestCertificate(ctx, spec.Name)
-	if err != nil {
-		return nil, err
+	tlsConfig := rest.TLSClientConfig{CAData: c.cfg.CAData}
+	var wrap transport.WrapperFunc
+	switch {
+	case spec.Token != nil:
+		wrap = transport.ResettableTokenSourceWrapTransport(transport.NewCachedTokenSource(spec.Token))
+	case len(spec.ClientCert) > 0:
+		tlsConfig.CertData, tlsConfig.KeyData = spec.ClientCert, spec.ClientKey
+	case c.cfg.BootstrapToken == "":
+		return nil, errors.New("sim: the node has no credentials: no token source, certificate or bootstrap token")
+	default:
+		began := c.clock.Now()
+		certPEM, keyPEM, err := c.requestCertificate(ctx, spec.Name)
+		if err != nil {
+			return nil, err
+		}
+		c.log.Debug("node certificate issued", "node", spec.Name, "took", c.clock.Since(began))
+		tlsConfig.CertData, tlsConfig.KeyData = certPEM, keyPEM
+		if spec.OnCertificate != nil {
+			spec.OnCertificate(certPEM, keyPEM)
+		}
 	}
-	c.log.Debug("node certificate issued", "node", spec.Name, "took", c.clock.Since(began))
 	cfg := &rest.Config{
-		Host: c.cfg.Server,
-		TLSClientConfig: rest.TLSClientConfig{
-			CAData: c.cfg.CAData, CertData: certPEM, KeyData: keyPEM,
-		},
+		Host:            c.cfg.Server,
+		TLSClientConfig: tlsConfig,
+		WrapTransport:   wrap,
 		// Writes are limited by the Cluster's own limiter, where it
 		// matters; a client-side limit per node would only add latency.
 		QPS:       -1,
@@ -152,6 +180,10 @@ func (c *Cluster) join(ctx context.Context, spec NodeSpec) (*node, error) {
 		return nil, err
 	}
 	n := &node{spec: spec, http: hc, core: core, leases: coord.Leases(corev1.NamespaceNodeLease)}
+	if err := c.watchOwnPods(cfg, hc, spec.Name); err != nil {
+		hc.CloseIdleConnections()
+		return nil, err
+	}
 	if err := c.register(ctx, n); err != nil {
 		hc.CloseIdleConnections()
 		return nil, err

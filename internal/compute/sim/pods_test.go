@@ -82,7 +82,6 @@ func TestClusterConfigValidation(t *testing.T) {
 		"no server":    func(c *ClusterConfig) { c.Server = "" },
 		"no CA":        func(c *ClusterConfig) { c.CAData = nil },
 		"bad token":    func(c *ClusterConfig) { c.BootstrapToken = "abcdef" },
-		"no admin":     func(c *ClusterConfig) { c.AdminConfig = nil },
 		"negative QPS": func(c *ClusterConfig) { c.QPS = -1 },
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -5,6 +5,7 @@
 package simprovider
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -12,9 +13,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -26,6 +29,7 @@ import (
 	"github.com/berthproject/berth/internal/compute/instancetypes"
 	"github.com/berthproject/berth/internal/compute/ipam"
 	"github.com/berthproject/berth/internal/compute/sim"
+	"github.com/berthproject/berth/internal/ekstoken"
 	"github.com/berthproject/berth/internal/vpc"
 )
 
@@ -47,6 +51,16 @@ type Config struct {
 	Logger         *slog.Logger
 	// TokenTTL is the lifetime of the bootstrap tokens nodes join with.
 	TokenTTL time.Duration
+	// InstanceCredentials returns the AWS credentials of a self-managed
+	// instance's role, as EC2's instance metadata serves them from its
+	// instance profile. Self-managed nodes authenticate with EKS tokens
+	// signed with them; nil, or an error, leaves such a node without
+	// credentials, and it cannot join.
+	InstanceCredentials func(ctx context.Context, in *compute.Instance) (aws.CredentialsProvider, error)
+	// ClusterVersion returns a cluster's Kubernetes minor, for the
+	// kubelet version of self-managed nodes (whose AMI matches it); nil
+	// leaves them the compiled-in version.
+	ClusterVersion func(ctx context.Context, cluster string) string
 }
 
 // Provider runs simulated nodes for instances.
@@ -196,7 +210,49 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 	if err != nil {
 		return err
 	}
+	if in.SelfManaged() {
+		if err := p.selfManaged(ctx, in, &spec, sc); err != nil {
+			return err
+		}
+		err := sc.sim.AddNode(ctx, spec)
+		if apierrors.IsUnauthorized(err) {
+			return fmt.Errorf("%w (no EC2_LINUX access entry or aws-auth mapping of cluster %s maps the role of instance profile %s)", err, in.Cluster, in.InstanceProfile.ARN)
+		}
+		return err
+	}
 	return sc.sim.AddNode(ctx, spec)
+}
+
+// selfManaged checks that a self-managed node's configuration points at
+// its cluster, as a real node finds out when it connects, and gives the
+// node its role's EKS tokens to authenticate with: such a node has no
+// bootstrap token, its role must be mapped by an EC2_LINUX access entry
+// or aws-auth.
+func (p *Provider) selfManaged(ctx context.Context, in *compute.Instance, spec *sim.NodeSpec, sc *simCluster) error {
+	server, ca := sc.sim.Server(), sc.sim.CAData()
+	if in.Join != nil && in.Join.Endpoint != "" && strings.TrimSuffix(in.Join.Endpoint, "/") != server {
+		return fmt.Errorf("the API server endpoint %s of the node configuration is not cluster %s's (%s): the node cannot reach its cluster", in.Join.Endpoint, in.Cluster, server)
+	}
+	if in.Join != nil && len(in.Join.CA) > 0 && !bytes.Equal(bytes.TrimSpace(in.Join.CA), bytes.TrimSpace(ca)) {
+		return fmt.Errorf("tls: failed to verify certificate: x509: certificate signed by unknown authority (the certificate authority of the node configuration is not cluster %s's)", in.Cluster)
+	}
+	if in.InstanceProfile == nil {
+		return errors.New("no credentials: the instance has no IAM instance profile, so the node cannot authenticate to its cluster")
+	}
+	if p.cfg.InstanceCredentials == nil {
+		return errors.New("no credentials: instance credentials are not available")
+	}
+	creds, err := p.cfg.InstanceCredentials(ctx, in)
+	if err != nil {
+		return fmt.Errorf("no credentials from instance profile %s: %w", in.InstanceProfile.ARN, err)
+	}
+	spec.Token = &ekstoken.Source{Credentials: creds, Cluster: in.Cluster, Region: p.cfg.Region}
+	if spec.KubeletVersion == "" && p.cfg.ClusterVersion != nil {
+		if minor := p.cfg.ClusterVersion(ctx, in.Cluster); minor != "" {
+			spec.KubeletVersion = p.cfg.KubeletVersion(minor)
+		}
+	}
+	return nil
 }
 
 // Running reports whether the instance's node is simulated now.
@@ -322,6 +378,9 @@ func (p *Provider) nodeSpec(in *compute.Instance) (sim.NodeSpec, error) {
 	capRes := t.Capacity(in.Node.DiskGiB)
 	alloc := t.Allocatable(in.Node.DiskGiB)
 	pods := t.RecommendedMaxPods()
+	if in.Node.MaxPods > 0 {
+		pods = in.Node.MaxPods
+	}
 	version := ""
 	if in.Node.KubeletVersion != "" {
 		version = p.cfg.KubeletVersion(in.Node.KubeletVersion)
@@ -331,15 +390,17 @@ func (p *Provider) nodeSpec(in *compute.Instance) (sim.NodeSpec, error) {
 		ProviderID:     "aws:///" + in.AZ + "/" + in.ID,
 		InternalIP:     ip,
 		Subnet:         subnet,
-		Capacity:       resources(capRes, pods),
-		Allocatable:    resources(alloc, pods),
+		Capacity:       Resources(capRes, pods),
+		Allocatable:    Resources(alloc, pods),
 		Labels:         labels,
 		Taints:         taints,
 		KubeletVersion: version,
 	}, nil
 }
 
-func resources(r instancetypes.Resources, pods int) corev1.ResourceList {
+// Resources is the resource list of a node: an instance type's
+// resources and its max pods.
+func Resources(r instancetypes.Resources, pods int) corev1.ResourceList {
 	return corev1.ResourceList{
 		corev1.ResourceCPU:              *resource.NewMilliQuantity(r.CPUMilli, resource.DecimalSI),
 		corev1.ResourceMemory:           *resource.NewQuantity(r.MemoryMiB<<20, resource.BinarySI),

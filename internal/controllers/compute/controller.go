@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,12 @@ type Drainer interface {
 	Drain(ctx context.Context, in *compute.Instance) error
 }
 
+// Volumes detaches the EBS volumes of a terminated instance (and deletes
+// those marked delete-on-termination).
+type Volumes interface {
+	DetachAll(ctx context.Context, instanceID string) error
+}
+
 // Watcher delivers store change events.
 type Watcher interface {
 	Watch(ctx context.Context) (<-chan store.Event, error)
@@ -52,6 +59,8 @@ type Config struct {
 	Provider Provider
 	// Drainer drains nodes before scale-in; nil terminates at once.
 	Drainer Drainer
+	// Volumes, when set, detaches the volumes of terminated instances.
+	Volumes Volumes
 	Changes Watcher
 	Logger  *slog.Logger
 	// JoinWorkers is how many nodes may be joining at once (default 64).
@@ -215,6 +224,17 @@ func (c *Controller) reconcileInstance(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if in.State == compute.StatePending && in.SelfManaged() {
+		// EC2 runs the machine whatever its node agent does.
+		c.writes.set(in.ID, func(in *compute.Instance) bool {
+			if in.State != compute.StatePending {
+				return false
+			}
+			in.State = compute.StateRunning
+			return true
+		})
+		return nil
+	}
 	switch in.State {
 	case compute.StatePending:
 		return c.join(ctx, in)
@@ -227,6 +247,9 @@ func (c *Controller) reconcileInstance(ctx context.Context, id string) error {
 				return err
 			}
 			defer c.instances.AddAfter(in.ID, in.Interruption.TerminateAt.Sub(now))
+		}
+		if in.SelfManaged() {
+			return c.runAgent(ctx, in)
 		}
 		if !c.cfg.Provider.Running(in) {
 			// berth restarted: the machine kept running, its agent did not.
@@ -241,6 +264,11 @@ func (c *Controller) reconcileInstance(ctx context.Context, id string) error {
 		if err := c.cfg.Provider.Stop(ctx, in); err != nil {
 			return err
 		}
+		if c.cfg.Volumes != nil {
+			if err := c.cfg.Volumes.DetachAll(ctx, in.ID); err != nil {
+				return fmt.Errorf("detaching the volumes of %s: %w", in.ID, err)
+			}
+		}
 		c.writes.set(in.ID, func(in *compute.Instance) bool {
 			if in.State != compute.StateShuttingDown {
 				return false
@@ -249,6 +277,41 @@ func (c *Controller) reconcileInstance(ctx context.Context, id string) error {
 			in.TerminatedAt = c.svc.Now().UTC().Truncate(time.Second)
 			return true
 		})
+	}
+	return nil
+}
+
+// runAgent keeps the node agent of a running self-managed instance
+// going: like a kubelet, it tries to join until it does, however long,
+// and says on the instance's console output why it cannot. berth never
+// terminates, replaces or scales self-managed instances.
+func (c *Controller) runAgent(ctx context.Context, in *compute.Instance) error {
+	if in.Cluster == "" || c.cfg.Provider.Running(in) {
+		return nil
+	}
+	jctx, cancel := context.WithTimeout(ctx, c.cfg.JoinTimeout)
+	defer cancel()
+	err := c.cfg.Provider.Start(jctx, in)
+	if ctx.Err() != nil {
+		return nil
+	}
+	stamp := c.svc.Now().UTC().Format(time.RFC3339)
+	var line string
+	if err == nil {
+		line = fmt.Sprintf("%s berth-node-agent: node %s joined cluster %s\n", stamp, in.Node.Name, in.Cluster)
+	} else {
+		line = fmt.Sprintf("%s berth-node-agent: node %s cannot join cluster %s: %v\n", stamp, in.Node.Name, in.Cluster, err)
+	}
+	// A failure repeated is written once, as a console would not scroll
+	// with the same line forever.
+	if !strings.HasSuffix(in.Console, line[len(stamp):]) {
+		if werr := c.svc.AppendConsole(ctx, in.ID, line); werr != nil {
+			c.log.Warn("writing console output", "instance", in.ID, "err", werr)
+		}
+	}
+	if err != nil {
+		c.log.Info("self-managed node cannot join", "instance", in.ID, "cluster", in.Cluster, "err", err)
+		return fmt.Errorf("node agent of %s: %w", in.ID, err)
 	}
 	return nil
 }
