@@ -91,6 +91,9 @@ type Instance struct {
 	SecurityGroups  []string     `json:"securityGroups,omitempty"`
 	LaunchTemplate  *TemplateRef `json:"launchTemplate,omitempty"`
 	ClientToken     string       `json:"clientToken,omitempty"`
+	// Reservation is the id of the RunInstances call that launched the
+	// instance with others; empty for instances of groups.
+	Reservation string `json:"reservation,omitempty"`
 	// Join is where the node agent of a self-managed instance connects,
 	// from its user data; nil for an instance that joins no cluster.
 	Join *Join `json:"join,omitempty"`

@@ -115,6 +115,7 @@ type LaunchSpec struct {
 	SecurityGroups  []string
 	LaunchTemplate  *TemplateRef
 	ClientToken     string
+	Reservation     string
 	Join            *Join
 	// PrivateIP asks for this address in the subnet.
 	PrivateIP netip.Addr
@@ -174,6 +175,7 @@ func (s *Service) Launch(ctx context.Context, specs []LaunchSpec, extra ...store
 			Cluster: sp.Cluster, Group: sp.Group, TemplateVersion: sp.TemplateVersion, Node: sp.Node,
 			UserData: sp.UserData, InstanceProfile: sp.InstanceProfile, KeyName: sp.KeyName,
 			SecurityGroups: sp.SecurityGroups, LaunchTemplate: sp.LaunchTemplate, ClientToken: sp.ClientToken, Join: sp.Join,
+			Reservation: sp.Reservation,
 		}
 		in.Node.Name = in.PrivateDNS
 		raw, err := json.Marshal(in)

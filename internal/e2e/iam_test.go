@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
@@ -27,6 +25,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/berthproject/berth/internal/ekstoken"
 )
 
 // awsConfig is an SDK configuration for the daemon with the given keys.
@@ -65,14 +65,11 @@ func (d *daemon) rootCreds(t testing.TB) aws.Credentials {
 // signed in x-k8s-aws-id.
 func eksToken(t testing.TB, c aws.Credentials, clusterName string) string {
 	t.Helper()
-	r, _ := http.NewRequest(http.MethodGet, "https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Expires=60", nil)
-	r.Header.Set("x-k8s-aws-id", clusterName)
-	u, _, err := v4.NewSigner().PresignHTTP(context.Background(), c, r,
-		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "sts", "us-east-1", time.Now())
+	tok, err := ekstoken.Generate(context.Background(), c, clusterName, "us-east-1", "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "k8s-aws-v1." + base64.RawURLEncoding.EncodeToString([]byte(u))
+	return tok
 }
 
 // tokenClient is a client of the cluster that authenticates with an EKS

@@ -102,6 +102,9 @@ type instanceXML struct {
 	PlatformDetails                  string                   `xml:"platformDetails"`
 	UsageOperation                   string                   `xml:"usageOperation"`
 	UsageOperationUpdateTime         string                   `xml:"usageOperationUpdateTime"`
+
+	// reservation is the instance's reservation id, for the filter.
+	reservation string
 }
 
 type profileXML struct {
@@ -197,7 +200,12 @@ type maintenanceOptionsXML struct {
 
 // reservationID derives the reservation of an instance: berth launches
 // each instance in a reservation of its own.
-func reservationID(instanceID string) string { return derivedID("r", instanceID) }
+func reservationID(in *compute.Instance) string {
+	if in.Reservation != "" {
+		return in.Reservation
+	}
+	return derivedID("r", in.ID)
+}
 
 // derivedID is the stable ID of a resource that belongs to an instance
 // (its reservation, volume, network interface): prefix-17 hex digits.
@@ -252,7 +260,7 @@ func (h *Handler) instanceToXML(in *compute.Instance) instanceXML {
 	if in.StateReason.Code != "" {
 		x.StateReason = &reasonXML{Code: in.StateReason.Code, Message: in.StateReason.Message}
 	}
-	x.KeyName, x.ClientToken = in.KeyName, in.ClientToken
+	x.KeyName, x.ClientToken, x.reservation = in.KeyName, in.ClientToken, reservationID(in)
 	if p := in.InstanceProfile; p != nil && in.State != compute.StateTerminated {
 		x.IamInstanceProfile = &profileXML{Arn: p.ARN, ID: p.ID}
 	}
@@ -382,7 +390,7 @@ func (h *Handler) instanceAttr(x instanceXML, name string) (values []string, ok 
 	case "architecture":
 		return one(x.Architecture), true
 	case "reservation-id":
-		return []string{reservationID(x.InstanceID)}, true
+		return []string{x.reservation}, true
 	case "owner-id":
 		return []string{h.cfg.Account}, true
 	case "launch-time":
@@ -507,7 +515,9 @@ func (h *Handler) describeInstances(ctx context.Context, c *call) (any, error) {
 	if missing := missingInstances(all, ids); len(missing) > 0 {
 		return nil, notFound("InvalidInstanceID.NotFound", "instance ID", missing)
 	}
+	// Instances one RunInstances call launched share their reservation.
 	var out []reservationXML
+	index := map[string]int{}
 	for _, in := range all {
 		if len(ids) > 0 && !slices.Contains(ids, in.ID) {
 			continue
@@ -516,8 +526,13 @@ func (h *Handler) describeInstances(ctx context.Context, c *call) (any, error) {
 		if !matches(func(name string) []string { v, _ := h.instanceAttr(x, name); return v }, filters) {
 			continue
 		}
+		if i, ok := index[x.reservation]; ok {
+			out[i].Instances.Items = append(out[i].Instances.Items, x)
+			continue
+		}
+		index[x.reservation] = len(out)
 		out = append(out, reservationXML{
-			ReservationID: reservationID(in.ID),
+			ReservationID: x.reservation,
 			OwnerID:       h.cfg.Account,
 			Instances:     set[instanceXML]{Items: []instanceXML{x}},
 		})

@@ -608,6 +608,7 @@ func (h *Handler) runInstances(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	spec.Reservation = "r-" + compute.NewInstanceID()[2:]
 	specs := make([]compute.LaunchSpec, count)
 	for i := range specs {
 		specs[i] = spec
@@ -649,7 +650,7 @@ type runInstancesResponse struct {
 
 func (h *Handler) reservation(ins []*compute.Instance) *runInstancesResponse {
 	out := &runInstancesResponse{}
-	out.ReservationID = reservationID(ins[0].ID)
+	out.ReservationID = reservationID(ins[0])
 	out.OwnerID = h.cfg.Account
 	out.GroupSet = set[groupXML]{Items: []groupXML{}}
 	for _, in := range ins {
