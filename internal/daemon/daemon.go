@@ -26,6 +26,7 @@ import (
 	"github.com/berthproject/berth/internal/compute"
 	"github.com/berthproject/berth/internal/compute/ipam"
 	"github.com/berthproject/berth/internal/compute/simprovider"
+	addonctl "github.com/berthproject/berth/internal/controllers/addon"
 	"github.com/berthproject/berth/internal/controllers/autoscaler"
 	clusterctl "github.com/berthproject/berth/internal/controllers/cluster"
 	computectl "github.com/berthproject/berth/internal/controllers/compute"
@@ -246,6 +247,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	addonCtl, err := addonctl.New(addonctl.Config{Addons: addons, Changes: st, Logger: log.With("component", "addon-controller")})
+	if err != nil {
+		return err
+	}
 	api, err := eksapi.New(eksapi.Config{
 		Clusters: clusters, Nodegroups: nodegroups, Fargate: profiles, Access: entries, Addons: addons,
 		Auth: verifier, Changes: st, DescribeHold: cfg.DescribeHold,
@@ -459,6 +464,7 @@ func Run(ctx context.Context, cfg Config) error {
 	run("node group controller", func() error { return ngCtl.Start(ctx) })
 	run("webhooks", func() error { return hooks.Serve(ctx) })
 	run("autoscaler", func() error { return scaler.Start(ctx) })
+	run("addon controller", func() error { return addonCtl.Start(ctx) })
 	run("fargate controller", func() error {
 		defer fargateCtl.Stop()
 		return fargateCtl.Start(ctx)
