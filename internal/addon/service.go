@@ -488,20 +488,9 @@ func (s *Service) delete(ctx context.Context, clusterName, name string, preserve
 		if a.Status == StatusDeleting {
 			return nil, nil
 		}
-		ups, err := s.updatesOf(ctx, clusterName, name)
+		ops, err := s.finishInProgress(ctx, clusterName, name, UpdateCancelled, nil)
 		if err != nil {
 			return nil, err
-		}
-		var ops []store.Op
-		for _, u := range ups {
-			if u.Status != cluster.UpdateInProgress {
-				continue
-			}
-			op, err := s.finishOp(clusterName, name, u, UpdateCancelled, nil)
-			if err != nil {
-				return nil, err
-			}
-			ops = append(ops, op)
 		}
 		a.Status = StatusDeleting
 		a.Preserve = preserve

@@ -99,21 +99,9 @@ func (h *Handler) describeAccessEntry(q *request, clusterName, principal string)
 }
 
 func (h *Handler) listAccessEntries(q *request, clusterName string) {
-	max, err := queryInt(q, "maxResults")
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	arns, next, err := h.cfg.Access.List(q.ctx, clusterName, q.query.Get("associatedPolicyArn"), max, q.query.Get("nextToken"))
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	out := map[string]any{"accessEntries": arns}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	writeJSON(q.w, http.StatusOK, out)
+	writeList(q, "accessEntries", func(max int, token string) ([]string, string, error) {
+		return h.cfg.Access.List(q.ctx, clusterName, q.query.Get("associatedPolicyArn"), max, token)
+	})
 }
 
 func (h *Handler) updateAccessEntry(q *request, clusterName, principal string) {
@@ -174,47 +162,36 @@ func (h *Handler) disassociateAccessPolicy(q *request, clusterName, principal, p
 }
 
 func (h *Handler) listAssociatedAccessPolicies(q *request, clusterName, principal string) {
-	max, err := queryInt(q, "maxResults")
-	if err != nil {
-		writeError(q.w, err)
+	out, ok := listed(q, "associatedAccessPolicies", func(max int, token string) ([]associatedPolicyWire, string, error) {
+		ps, next, err := h.cfg.Access.ListAssociated(q.ctx, clusterName, principal, max, token)
+		if err != nil {
+			return nil, "", err
+		}
+		list := make([]associatedPolicyWire, 0, len(ps))
+		for _, p := range ps {
+			list = append(list, associatedPolicyToWire(p))
+		}
+		return list, next, nil
+	})
+	if !ok {
 		return
 	}
-	ps, next, err := h.cfg.Access.ListAssociated(q.ctx, clusterName, principal, max, q.query.Get("nextToken"))
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	list := make([]associatedPolicyWire, 0, len(ps))
-	for _, p := range ps {
-		list = append(list, associatedPolicyToWire(p))
-	}
-	out := map[string]any{"clusterName": clusterName, "principalArn": principal, "associatedAccessPolicies": list}
-	if next != "" {
-		out["nextToken"] = next
-	}
+	out["clusterName"], out["principalArn"] = clusterName, principal
 	writeJSON(q.w, http.StatusOK, out)
 }
 
 func (h *Handler) listAccessPolicies(q *request) {
-	max, err := queryInt(q, "maxResults")
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	ps, next, err := access.ListPolicies(max, q.query.Get("nextToken"))
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	list := make([]accessPolicyWire, 0, len(ps))
-	for _, p := range ps {
-		list = append(list, accessPolicyWire{Name: p.Name, Arn: p.ARN})
-	}
-	out := map[string]any{"accessPolicies": list}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	writeJSON(q.w, http.StatusOK, out)
+	writeList(q, "accessPolicies", func(max int, token string) ([]accessPolicyWire, string, error) {
+		ps, next, err := access.ListPolicies(max, token)
+		if err != nil {
+			return nil, "", err
+		}
+		list := make([]accessPolicyWire, 0, len(ps))
+		for _, p := range ps {
+			list = append(list, accessPolicyWire{Name: p.Name, Arn: p.ARN})
+		}
+		return list, next, nil
+	})
 }
 
 func accessEntryToWire(e *access.Entry) accessEntryWire {

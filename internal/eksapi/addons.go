@@ -77,21 +77,9 @@ func (h *Handler) createAddon(q *request, clusterName string) {
 }
 
 func (h *Handler) listAddons(q *request, clusterName string) {
-	max, err := queryInt(q, "maxResults")
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	names, next, err := h.cfg.Addons.ListNames(q.ctx, clusterName, max, q.query.Get("nextToken"))
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	out := map[string]any{"addons": names}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	writeJSON(q.w, http.StatusOK, out)
+	writeList(q, "addons", func(max int, token string) ([]string, string, error) {
+		return h.cfg.Addons.ListNames(q.ctx, clusterName, max, token)
+	})
 }
 
 func addonTransitional(status string) bool {
@@ -157,55 +145,51 @@ func (h *Handler) deleteAddon(q *request, clusterName, name string) {
 }
 
 func (h *Handler) describeAddonVersions(q *request) {
-	max, err := queryInt(q, "maxResults")
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	infos, next, err := h.cfg.Addons.DescribeVersions(q.ctx, addon.VersionsQuery{
-		KubernetesVersion: q.query.Get("kubernetesVersion"),
-		Name:              q.query.Get("addonName"),
-		Types:             q.query["types"],
-		Publishers:        q.query["publishers"],
-		Owners:            q.query["owners"],
-		MaxResults:        max,
-		NextToken:         q.query.Get("nextToken"),
+	writeList(q, "addons", func(max int, token string) ([]addonInfoWire, string, error) {
+		infos, next, err := h.cfg.Addons.DescribeVersions(q.ctx, addon.VersionsQuery{
+			KubernetesVersion: q.query.Get("kubernetesVersion"),
+			Name:              q.query.Get("addonName"),
+			Types:             q.query["types"],
+			Publishers:        q.query["publishers"],
+			Owners:            q.query["owners"],
+			MaxResults:        max,
+			NextToken:         token,
+		})
+		if err != nil {
+			return nil, "", err
+		}
+		list := make([]addonInfoWire, 0, len(infos))
+		for _, info := range infos {
+			list = append(list, addonInfoToWire(info))
+		}
+		return list, next, nil
 	})
-	if err != nil {
-		writeError(q.w, err)
-		return
+}
+
+func addonInfoToWire(info addon.Info) addonInfoWire {
+	w := addonInfoWire{
+		AddonName:        info.Name,
+		Type:             info.Type,
+		Publisher:        info.Publisher,
+		Owner:            info.Owner,
+		DefaultNamespace: info.DefaultNamespace,
+		AddonVersions:    make([]addonVersionWire, 0, len(info.Compatible)),
 	}
-	list := make([]addonInfoWire, 0, len(infos))
-	for _, info := range infos {
-		w := addonInfoWire{
-			AddonName:        info.Name,
-			Type:             info.Type,
-			Publisher:        info.Publisher,
-			Owner:            info.Owner,
-			DefaultNamespace: info.DefaultNamespace,
-			AddonVersions:    make([]addonVersionWire, 0, len(info.Compatible)),
+	for _, v := range info.Compatible {
+		vw := addonVersionWire{
+			AddonVersion:           v.Version.Version,
+			Architecture:           v.Architectures(),
+			ComputeTypes:           v.ComputeTypes(),
+			Compatibilities:        make([]compatibilityWire, 0, len(v.Compatibilities)),
+			RequiresConfiguration:  false,
+			RequiresIamPermissions: info.RequiresIAMPermissions,
 		}
-		for _, v := range info.Compatible {
-			vw := addonVersionWire{
-				AddonVersion:           v.Version.Version,
-				Architecture:           v.Architectures(),
-				ComputeTypes:           v.ComputeTypes(),
-				Compatibilities:        make([]compatibilityWire, 0, len(v.Compatibilities)),
-				RequiresConfiguration:  false,
-				RequiresIamPermissions: info.RequiresIAMPermissions,
-			}
-			for _, c := range v.Compatibilities {
-				vw.Compatibilities = append(vw.Compatibilities, compatibilityWire{ClusterVersion: c.ClusterVersion, PlatformVersions: c.PlatformVersions, DefaultVersion: c.Default})
-			}
-			w.AddonVersions = append(w.AddonVersions, vw)
+		for _, c := range v.Compatibilities {
+			vw.Compatibilities = append(vw.Compatibilities, compatibilityWire{ClusterVersion: c.ClusterVersion, PlatformVersions: c.PlatformVersions, DefaultVersion: c.Default})
 		}
-		list = append(list, w)
+		w.AddonVersions = append(w.AddonVersions, vw)
 	}
-	out := map[string]any{"addons": list}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	writeJSON(q.w, http.StatusOK, out)
+	return w
 }
 
 func (h *Handler) describeAddonConfiguration(q *request) {
@@ -236,21 +220,9 @@ func (h *Handler) describeAddonUpdate(q *request, clusterName, name, id string) 
 }
 
 func (h *Handler) listAddonUpdates(q *request, clusterName, name string) {
-	max, err := queryInt(q, "maxResults")
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	ids, next, err := h.cfg.Addons.ListUpdates(q.ctx, clusterName, name, max, q.query.Get("nextToken"))
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	out := map[string]any{"updateIds": ids}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	writeJSON(q.w, http.StatusOK, out)
+	writeList(q, "updateIds", func(max int, token string) ([]string, string, error) {
+		return h.cfg.Addons.ListUpdates(q.ctx, clusterName, name, max, token)
+	})
 }
 
 // addonTags serves TagResource, UntagResource and ListTagsForResource on

@@ -126,21 +126,9 @@ func emptyOption(v any) bool {
 }
 
 func (h *Handler) listClusters(q *request) {
-	max, err := queryInt(q, "maxResults")
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	names, next, err := h.cfg.Clusters.List(q.ctx, max, q.query.Get("nextToken"))
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	out := map[string]any{"clusters": names}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	writeJSON(q.w, http.StatusOK, out)
+	writeList(q, "clusters", func(max int, token string) ([]string, string, error) {
+		return h.cfg.Clusters.List(q.ctx, max, token)
+	})
 }
 
 func transitional(status string) bool {
@@ -318,21 +306,9 @@ func (h *Handler) describeUpdate(q *request, name, id string) {
 }
 
 func (h *Handler) listUpdates(q *request, name string) {
-	max, err := queryInt(q, "maxResults")
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	ids, next, err := h.cfg.Clusters.ListUpdates(q.ctx, name, q.query.Get("nodegroupName"), q.query.Get("addonName"), max, q.query.Get("nextToken"))
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	out := map[string]any{"updateIds": ids}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	writeJSON(q.w, http.StatusOK, out)
+	writeList(q, "updateIds", func(max int, token string) ([]string, string, error) {
+		return h.cfg.Clusters.ListUpdates(q.ctx, name, q.query.Get("nodegroupName"), q.query.Get("addonName"), max, token)
+	})
 }
 
 func (h *Handler) describeClusterVersions(q *request) {

@@ -37,21 +37,9 @@ func (h *Handler) createFargateProfile(q *request, clusterName string) {
 }
 
 func (h *Handler) listFargateProfiles(q *request, clusterName string) {
-	max, err := queryInt(q, "maxResults")
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	names, next, err := h.cfg.Fargate.List(q.ctx, clusterName, max, q.query.Get("nextToken"))
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	out := map[string]any{"fargateProfileNames": names}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	writeJSON(q.w, http.StatusOK, out)
+	writeList(q, "fargateProfileNames", func(max int, token string) ([]string, string, error) {
+		return h.cfg.Fargate.List(q.ctx, clusterName, max, token)
+	})
 }
 
 func fargateTransitional(status string) bool {

@@ -55,21 +55,9 @@ func (h *Handler) createNodegroup(q *request, clusterName string) {
 }
 
 func (h *Handler) listNodegroups(q *request, clusterName string) {
-	max, err := queryInt(q, "maxResults")
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	names, next, err := h.cfg.Nodegroups.List(q.ctx, clusterName, max, q.query.Get("nextToken"))
-	if err != nil {
-		writeError(q.w, err)
-		return
-	}
-	out := map[string]any{"nodegroups": names}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	writeJSON(q.w, http.StatusOK, out)
+	writeList(q, "nodegroups", func(max int, token string) ([]string, string, error) {
+		return h.cfg.Nodegroups.List(q.ctx, clusterName, max, token)
+	})
 }
 
 func nodegroupTransitional(status string) bool {

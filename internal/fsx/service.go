@@ -428,13 +428,9 @@ func (s *Service) CreateFileSystem(ctx context.Context, in CreateFileSystemInput
 			return nil, err
 		}
 	}
-	all, err := store.ReadAll[FileSystem](ctx, s.cfg.Store, KindFileSystem, "")
+	used, err := s.usedStorage(ctx)
 	if err != nil {
 		return nil, err
-	}
-	used := 0
-	for _, o := range all {
-		used += o.StorageCapacity
 	}
 	if used+fs.StorageCapacity > s.cfg.MaxStorageGiB {
 		return nil, apierror.New(ServiceLimitExceeded,
@@ -598,6 +594,20 @@ func (s *Service) DescribeFileSystems(ctx context.Context, ids []string, maxResu
 	return out, next, nil
 }
 
+// usedStorage is the storage capacity, in GiB, of every file system of
+// the account: what counts against MaxStorageGiB.
+func (s *Service) usedStorage(ctx context.Context) (int, error) {
+	all, err := store.ReadAll[FileSystem](ctx, s.cfg.Store, KindFileSystem, "")
+	if err != nil {
+		return 0, err
+	}
+	used := 0
+	for _, o := range all {
+		used += o.StorageCapacity
+	}
+	return used, nil
+}
+
 // DeleteFileSystem deletes a file system and its data. It returns the
 // file system as DELETING.
 func (s *Service) DeleteFileSystem(ctx context.Context, idOrARN string) (*FileSystem, error) {
@@ -709,13 +719,9 @@ func (s *Service) UpdateFileSystem(ctx context.Context, idOrARN string, in Updat
 		if err := ValidCapacity(in.StorageCapacity, l.DeploymentType, fs.StorageType, l.PerUnitStorageThroughput); err != nil {
 			return nil, badRequest("%v", err)
 		}
-		all, err := store.ReadAll[FileSystem](ctx, s.cfg.Store, KindFileSystem, "")
+		used, err := s.usedStorage(ctx)
 		if err != nil {
 			return nil, err
-		}
-		used := 0
-		for _, o := range all {
-			used += o.StorageCapacity
 		}
 		if used-fs.StorageCapacity+in.StorageCapacity > s.cfg.MaxStorageGiB {
 			return nil, apierror.New(ServiceLimitExceeded, "Increasing the storage capacity would exceed the account's Lustre storage quota of %d GiB.", s.cfg.MaxStorageGiB).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/fsx"
+	"github.com/berthproject/berth/internal/jsonapi"
 	"github.com/berthproject/berth/internal/sigv4"
 )
 
@@ -81,8 +82,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apierror.New(fsx.BadRequest, "The request body could not be read or is larger than %d bytes.", h.cfg.MaxBodyBytes))
 		return
 	}
-	res, err := h.cfg.Auth.Verify(r.Context(), r, body)
-	if err != nil {
+	if _, err := jsonapi.Authenticate(r.Context(), h.cfg.Auth, r, body, SigningName, h.cfg.Region); err != nil {
 		var se *sigv4.Error
 		if errors.As(err, &se) {
 			writeWire(w, se.Status, se.Code, map[string]any{"message": se.Message})
@@ -90,14 +90,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.log.Error("verifying signature", "err", err)
 		writeError(w, err)
-		return
-	}
-	if res.Service != SigningName {
-		writeWire(w, http.StatusForbidden, sigv4.CodeInvalidSignature, map[string]any{"message": "Credential should be scoped to correct service: '" + SigningName + "'."})
-		return
-	}
-	if res.Region != h.cfg.Region {
-		writeWire(w, http.StatusForbidden, sigv4.CodeInvalidSignature, map[string]any{"message": "Credential should be scoped to a valid region."})
 		return
 	}
 	target := r.Header.Get("X-Amz-Target")

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,10 +24,12 @@ const (
 	Symlink Mode = "symlink"
 )
 
-// Mounter publishes directories at target paths.
+// Mounter publishes directories at target paths. It serializes its
+// Publish and Unpublish calls, so that two for one target do not race.
 type Mounter struct {
 	mode Mode
 	log  *slog.Logger
+	mu   sync.Mutex
 }
 
 // New returns a Mounter, probing in a temporary directory whether bind
@@ -72,6 +75,8 @@ func (m *Mounter) Mode() Mode { return m.mode }
 // exist; target is created. Publishing the same directory at the same
 // target again succeeds; another directory already there is an error.
 func (m *Mounter) Publish(dir *os.File, target string, readonly bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	target = filepath.Clean(target)
 	src, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", dir.Fd()))
 	if err != nil {
@@ -141,6 +146,8 @@ func (m *Mounter) link(src, target string, want os.FileInfo) error {
 // Unpublish undoes Publish and removes target. A target that is not
 // there succeeds.
 func (m *Mounter) Unpublish(target string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	target = filepath.Clean(target)
 	fi, err := os.Lstat(target)
 	if errors.Is(err, os.ErrNotExist) {

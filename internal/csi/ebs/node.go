@@ -561,28 +561,38 @@ func (n *Node) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVo
 	return &csi.NodeUnpublishVolumeResponse{}, nil
 }
 
-// NodeGetVolumeStats reports the space and inodes of a published volume.
-func (n *Node) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
-	id, path := req.GetVolumeId(), req.GetVolumePath()
+// volumeAt checks a request about the volume id at path (the volume
+// stats and expansion calls): the volume, and what is at path.
+func (n *Node) volumeAt(ctx context.Context, id, path string) (*ebsvc.Volume, os.FileInfo, error) {
 	if id == "" {
-		return nil, invalid("Volume ID not provided")
+		return nil, nil, invalid("Volume ID not provided")
 	}
 	if path == "" {
-		return nil, invalid("Volume path not provided")
+		return nil, nil, invalid("Volume path not provided")
 	}
 	v, err := n.vols.Volume(ctx, id)
 	if err != nil {
 		if ebsvc.IsNotFound(err) || apierror.IsKind(err, ebsvc.VolumeMalformed) {
-			return nil, status.Errorf(codes.NotFound, "Volume %s not found", id)
+			return nil, nil, status.Errorf(codes.NotFound, "Volume %s not found", id)
 		}
-		return nil, status.Errorf(codes.Internal, "Could not get volume %s: %v", id, err)
+		return nil, nil, status.Errorf(codes.Internal, "Could not get volume %s: %v", id, err)
 	}
 	st, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, status.Errorf(codes.NotFound, "Path %s does not exist", path)
+			return nil, nil, status.Errorf(codes.NotFound, "Path %s does not exist", path)
 		}
-		return nil, status.Errorf(codes.Internal, "Could not check %s: %v", path, err)
+		return nil, nil, status.Errorf(codes.Internal, "Could not check %s: %v", path, err)
+	}
+	return v, st, nil
+}
+
+// NodeGetVolumeStats reports the space and inodes of a published volume.
+func (n *Node) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
+	id, path := req.GetVolumeId(), req.GetVolumePath()
+	v, st, err := n.volumeAt(ctx, id, path)
+	if err != nil {
+		return nil, err
 	}
 	if !st.IsDir() { // a block volume
 		size := v.SizeBytes()
@@ -635,25 +645,9 @@ func usage(dir string) (bytes, files int64, err error) {
 // mounted.
 func (n *Node) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolumeRequest) (*csi.NodeExpandVolumeResponse, error) {
 	id, path := req.GetVolumeId(), req.GetVolumePath()
-	if id == "" {
-		return nil, invalid("Volume ID not provided")
-	}
-	if path == "" {
-		return nil, invalid("Volume path not provided")
-	}
-	v, err := n.vols.Volume(ctx, id)
+	v, st, err := n.volumeAt(ctx, id, path)
 	if err != nil {
-		if ebsvc.IsNotFound(err) || apierror.IsKind(err, ebsvc.VolumeMalformed) {
-			return nil, status.Errorf(codes.NotFound, "Volume %s not found", id)
-		}
-		return nil, status.Errorf(codes.Internal, "Could not get volume %s: %v", id, err)
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, status.Errorf(codes.NotFound, "Path %s does not exist", path)
-		}
-		return nil, status.Errorf(codes.Internal, "Could not check %s: %v", path, err)
+		return nil, err
 	}
 	if r := req.GetCapacityRange().GetRequiredBytes(); r > v.SizeBytes() {
 		return nil, status.Errorf(codes.FailedPrecondition, "Volume %s is %d bytes, less than the %d asked for: expand it on the controller first", id, v.SizeBytes(), r)

@@ -3,8 +3,6 @@ package ebs
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
+
+	"github.com/berthproject/berth/internal/csi/csitest"
 )
 
 // sanityEnv selects the variant TestSanity runs: MODE/ACCESS-TYPE, as
@@ -24,11 +24,7 @@ const sanityEnv = "BERTH_EBS_SANITY"
 // ids gives csi-sanity ids of EC2's forms: vol-, i- and 17 hex digits.
 type ids struct{}
 
-func hexID(prefix string) string {
-	var b [9]byte
-	rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])[:17]
-}
+func hexID(prefix string) string { return prefix + csitest.HexID(17) }
 
 func (ids) GenerateUniqueValidVolumeID() string { return hexID("vol-") }
 func (ids) GenerateInvalidVolumeID() string     { return "vol-invalid" }

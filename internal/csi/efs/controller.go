@@ -66,7 +66,7 @@ func (c *Controller) Serve(ctx context.Context, lis net.Listener) error {
 }
 
 // Identity returns the identity server the controller serves.
-func (c *Controller) Identity() csi.IdentityServer { return identity{} }
+func (c *Controller) Identity() csi.IdentityServer { return identity() }
 
 // supportedAccessModes: a shared file system serves every mode.
 func validCapabilities(caps []*csi.VolumeCapability) error {

@@ -2,9 +2,6 @@ package efs_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/berthproject/berth/internal/csi/bindmount"
+	"github.com/berthproject/berth/internal/csi/csitest"
 	csiefs "github.com/berthproject/berth/internal/csi/efs"
 	"github.com/berthproject/berth/internal/efs"
 	"github.com/berthproject/berth/internal/store"
@@ -40,14 +38,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, deleteRoot bool) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	// Registered after TempDir, so it runs before TempDir's removal:
-	// nothing stays mounted, even when a test fails half way.
-	t.Cleanup(func() {
-		if points, err := bindmount.UnmountUnder(dir); err != nil || len(points) > 0 {
-			t.Errorf("mounts left under %s: %v (%v)", dir, points, err)
-		}
-	})
+	dir := csitest.Dir(t)
 	st, err := store.Open(filepath.Join(dir, "berth.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -91,37 +82,14 @@ func (f *fixture) node(t *testing.T, id, zone string) *csiefs.Node {
 	return n
 }
 
-func serve(t *testing.T, sock string, run func(context.Context, net.Listener) error) {
-	t.Helper()
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serving %s: %v", sock, err)
-		}
-	})
-}
-
 // idGen makes volume ids of the driver's form that name nothing.
 type idGen struct{}
 
-func hexID(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)[:n]
-}
-
 func (idGen) GenerateUniqueValidVolumeID() string {
-	return "fs-" + hexID(17) + "::fsap-" + hexID(17)
+	return "fs-" + csitest.HexID(17) + "::fsap-" + csitest.HexID(17)
 }
 func (idGen) GenerateInvalidVolumeID() string   { return "not-an-efs-volume" }
-func (idGen) GenerateUniqueValidNodeID() string { return "i-" + hexID(17) }
+func (idGen) GenerateUniqueValidNodeID() string { return "i-" + csitest.HexID(17) }
 func (idGen) GenerateInvalidNodeID() string     { return "not-a-node" }
 
 // TestSanity runs the CSI conformance suite against the controller and a
@@ -132,8 +100,8 @@ func TestSanity(t *testing.T) {
 	node := f.node(t, "i-0123456789abcdef0", "us-east-1a")
 	t.Logf("node publishes with %s", node.Mode())
 	ctrlSock, nodeSock := filepath.Join(f.dir, "controller.sock"), filepath.Join(f.dir, "node.sock")
-	serve(t, ctrlSock, f.ctrl.Serve)
-	serve(t, nodeSock, node.Serve)
+	csitest.Serve(t, ctrlSock, f.ctrl.Serve)
+	csitest.Serve(t, nodeSock, node.Serve)
 
 	cfg := sanity.NewTestConfig()
 	cfg.Address = nodeSock
@@ -204,7 +172,7 @@ func TestCreateVolumeParameters(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := f.ctrl.CreateVolume(t.Context(), &csi.CreateVolumeRequest{Name: "pvc-" + hexID(8), VolumeCapabilities: caps, Parameters: tc.params})
+			_, err := f.ctrl.CreateVolume(t.Context(), &csi.CreateVolumeRequest{Name: "pvc-" + csitest.HexID(8), VolumeCapabilities: caps, Parameters: tc.params})
 			if status.Code(err) != tc.want || !strings.Contains(status.Convert(err).Message(), tc.msg) {
 				t.Fatalf("CreateVolume = %v, want %v containing %q", err, tc.want, tc.msg)
 			}
@@ -230,7 +198,7 @@ func TestGIDsAndPaths(t *testing.T) {
 	var gids []int64
 	for i := range 3 {
 		params["csi.storage.k8s.io/pvc/name"] = "data" + string(rune('0'+i))
-		resp, err := f.ctrl.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: "pvc-" + hexID(8), VolumeCapabilities: caps, Parameters: params,
+		resp, err := f.ctrl.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: "pvc-" + csitest.HexID(8), VolumeCapabilities: caps, Parameters: params,
 			CapacityRange: &csi.CapacityRange{RequiredBytes: 5 << 30}})
 		if i == 2 {
 			if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "free GID") {

@@ -2,11 +2,12 @@ package efs
 
 import (
 	"context"
-	"errors"
 	"net"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc"
+
+	"github.com/berthproject/berth/internal/csi/plugin"
 )
 
 // DriverName is the CSI driver's name.
@@ -21,46 +22,15 @@ const TopologyZoneKey = "topology.kubernetes.io/zone"
 
 // identity is the CSI Identity service; the controller and every node
 // serve the same one, as the real driver's single binary does.
-type identity struct {
-	csi.UnimplementedIdentityServer
-}
-
-func (identity) GetPluginInfo(context.Context, *csi.GetPluginInfoRequest) (*csi.GetPluginInfoResponse, error) {
-	return &csi.GetPluginInfoResponse{Name: DriverName, VendorVersion: Version}, nil
-}
-
-func (identity) GetPluginCapabilities(context.Context, *csi.GetPluginCapabilitiesRequest) (*csi.GetPluginCapabilitiesResponse, error) {
-	service := func(t csi.PluginCapability_Service_Type) *csi.PluginCapability {
-		return &csi.PluginCapability{Type: &csi.PluginCapability_Service_{Service: &csi.PluginCapability_Service{Type: t}}}
-	}
-	return &csi.GetPluginCapabilitiesResponse{Capabilities: []*csi.PluginCapability{
-		service(csi.PluginCapability_Service_CONTROLLER_SERVICE),
-		service(csi.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS),
-	}}, nil
-}
-
-func (identity) Probe(context.Context, *csi.ProbeRequest) (*csi.ProbeResponse, error) {
-	return &csi.ProbeResponse{}, nil
+func identity() *plugin.Identity {
+	return &plugin.Identity{Name: DriverName, Version: Version, Capabilities: []*csi.PluginCapability{
+		plugin.ServiceCapability(csi.PluginCapability_Service_CONTROLLER_SERVICE),
+		plugin.ServiceCapability(csi.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS),
+	}}
 }
 
 // serve runs a gRPC server with the identity service and register's
 // services on lis until ctx is done.
 func serve(ctx context.Context, lis net.Listener, register func(*grpc.Server)) error {
-	s := grpc.NewServer()
-	csi.RegisterIdentityServer(s, identity{})
-	register(s)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			s.GracefulStop()
-		case <-done:
-		}
-	}()
-	err := s.Serve(lis)
-	close(done)
-	if errors.Is(err, grpc.ErrServerStopped) {
-		return nil
-	}
-	return err
+	return plugin.Serve(ctx, lis, identity(), register)
 }

@@ -3,14 +3,12 @@ package efs
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/csi/bindmount"
+	"github.com/berthproject/berth/internal/csi/plugin"
 	"github.com/berthproject/berth/internal/efs"
 )
 
@@ -46,9 +45,6 @@ type Node struct {
 	cfg NodeConfig
 	log *slog.Logger
 	mnt *bindmount.Mounter
-	// mu serializes publishing, so that two calls for one target path do
-	// not race.
-	mu sync.Mutex
 }
 
 var _ csi.NodeServer = (*Node)(nil)
@@ -77,7 +73,7 @@ func (n *Node) Serve(ctx context.Context, lis net.Listener) error {
 }
 
 // Identity returns the identity server the node serves.
-func (n *Node) Identity() csi.IdentityServer { return identity{} }
+func (n *Node) Identity() csi.IdentityServer { return identity() }
 
 // mountOptions are the parts of a publish the node honours.
 type mountOptions struct {
@@ -164,8 +160,6 @@ func (n *Node) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolume
 		return nil, err
 	}
 	defer dir.Close()
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	if err := n.mnt.Publish(dir, target, opts.readonly); err != nil {
 		return nil, status.Errorf(codes.Internal, "Could not mount %q at %q: %v", h.String(), target, err)
 	}
@@ -243,16 +237,8 @@ func (n *Node) mountTarget(ctx context.Context, fsys *efs.FileSystem) error {
 
 // NodeUnpublishVolume unmounts the target path and removes it.
 func (n *Node) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
-	if req.GetVolumeId() == "" {
-		return nil, invalid("Volume ID not provided")
-	}
-	if req.GetTargetPath() == "" {
-		return nil, invalid("Target path not provided")
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.mnt.Unpublish(req.GetTargetPath()); err != nil {
-		return nil, status.Errorf(codes.Internal, "Could not unmount %q: %v", req.GetTargetPath(), err)
+	if err := plugin.Unpublish(n.mnt, req.GetVolumeId(), req.GetTargetPath(), "Target path"); err != nil {
+		return nil, err
 	}
 	return &csi.NodeUnpublishVolumeResponse{}, nil
 }
@@ -289,19 +275,7 @@ func volumeStats(p string) (*csi.NodeGetVolumeStatsResponse, error) {
 	if err := unix.Statfs(p, &st); err != nil {
 		return nil, status.Errorf(codes.Internal, "Could not get metrics: %v", err)
 	}
-	var used, files int64
-	filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		files++
-		if d.Type().IsRegular() {
-			if info, err := d.Info(); err == nil {
-				used += info.Size()
-			}
-		}
-		return nil
-	})
+	used, files := bindmount.Usage(p)
 	bsize := int64(st.Bsize)
 	return &csi.NodeGetVolumeStatsResponse{Usage: []*csi.VolumeUsage{
 		{Unit: csi.VolumeUsage_BYTES, Total: int64(st.Blocks) * bsize, Available: int64(st.Bavail) * bsize, Used: used},

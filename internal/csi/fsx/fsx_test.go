@@ -2,9 +2,6 @@ package fsx_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/berthproject/berth/internal/csi/bindmount"
+	"github.com/berthproject/berth/internal/csi/csitest"
 	csifsx "github.com/berthproject/berth/internal/csi/fsx"
 	"github.com/berthproject/berth/internal/fsx"
 	"github.com/berthproject/berth/internal/store"
@@ -35,13 +33,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	// Runs before TempDir's removal: nothing stays mounted.
-	t.Cleanup(func() {
-		if points, err := bindmount.UnmountUnder(dir); err != nil || len(points) > 0 {
-			t.Errorf("mounts left under %s: %v (%v)", dir, points, err)
-		}
-	})
+	dir := csitest.Dir(t)
 	st, err := store.Open(filepath.Join(dir, "berth.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -68,34 +60,11 @@ func (f *fixture) node(t *testing.T, id string) *csifsx.Node {
 	return n
 }
 
-func serve(t *testing.T, sock string, run func(context.Context, net.Listener) error) {
-	t.Helper()
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serving %s: %v", sock, err)
-		}
-	})
-}
-
-func hexID(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)[:n]
-}
-
 type idGen struct{}
 
-func (idGen) GenerateUniqueValidVolumeID() string { return "fs-" + hexID(17) }
+func (idGen) GenerateUniqueValidVolumeID() string { return "fs-" + csitest.HexID(17) }
 func (idGen) GenerateInvalidVolumeID() string     { return "not-a-file-system" }
-func (idGen) GenerateUniqueValidNodeID() string   { return "i-" + hexID(17) }
+func (idGen) GenerateUniqueValidNodeID() string   { return "i-" + csitest.HexID(17) }
 func (idGen) GenerateInvalidNodeID() string       { return "not-a-node" }
 
 // TestSanity runs the CSI conformance suite against the controller and a
@@ -106,8 +75,8 @@ func TestSanity(t *testing.T) {
 	node := f.node(t, "i-0123456789abcdef0")
 	t.Logf("node publishes with %s", node.Mode())
 	ctrlSock, nodeSock := filepath.Join(f.dir, "controller.sock"), filepath.Join(f.dir, "node.sock")
-	serve(t, ctrlSock, f.ctrl.Serve)
-	serve(t, nodeSock, node.Serve)
+	csitest.Serve(t, ctrlSock, f.ctrl.Serve)
+	csitest.Serve(t, nodeSock, node.Serve)
 
 	cfg := sanity.NewTestConfig()
 	cfg.Address = nodeSock
@@ -174,7 +143,7 @@ func TestCreateVolumeParameters(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req := &csi.CreateVolumeRequest{Name: "pvc-" + hexID(8), VolumeCapabilities: caps, Parameters: tc.params}
+			req := &csi.CreateVolumeRequest{Name: "pvc-" + csitest.HexID(8), VolumeCapabilities: caps, Parameters: tc.params}
 			if tc.required > 0 {
 				req.CapacityRange = &csi.CapacityRange{RequiredBytes: tc.required}
 			}

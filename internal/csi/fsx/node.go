@@ -3,13 +3,10 @@ package fsx
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
-	"sync"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/csi/bindmount"
+	"github.com/berthproject/berth/internal/csi/plugin"
 	"github.com/berthproject/berth/internal/fsx"
 )
 
@@ -38,7 +36,6 @@ type Node struct {
 	cfg NodeConfig
 	log *slog.Logger
 	mnt *bindmount.Mounter
-	mu  sync.Mutex
 }
 
 var _ csi.NodeServer = (*Node)(nil)
@@ -122,8 +119,6 @@ func (n *Node) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequ
 		return nil, status.Errorf(codes.Internal, "Could not open the data of %s: %v", fsys.ID, err)
 	}
 	defer dir.Close()
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	if err := n.mnt.Publish(dir, req.GetStagingTargetPath(), false); err != nil {
 		return nil, status.Errorf(codes.Internal, "Could not mount %s at %q: %v", fsys.DNSName, req.GetStagingTargetPath(), err)
 	}
@@ -133,16 +128,8 @@ func (n *Node) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequ
 
 // NodeUnstageVolume unmounts the staging path.
 func (n *Node) NodeUnstageVolume(_ context.Context, req *csi.NodeUnstageVolumeRequest) (*csi.NodeUnstageVolumeResponse, error) {
-	if req.GetVolumeId() == "" {
-		return nil, invalid("Volume ID not provided")
-	}
-	if req.GetStagingTargetPath() == "" {
-		return nil, invalid("Staging target path not provided")
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.mnt.Unpublish(req.GetStagingTargetPath()); err != nil {
-		return nil, status.Errorf(codes.Internal, "Could not unmount %q: %v", req.GetStagingTargetPath(), err)
+	if err := plugin.Unpublish(n.mnt, req.GetVolumeId(), req.GetStagingTargetPath(), "Staging target path"); err != nil {
+		return nil, err
 	}
 	return &csi.NodeUnstageVolumeResponse{}, nil
 }
@@ -174,8 +161,6 @@ func (n *Node) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolume
 		return nil, status.Errorf(codes.FailedPrecondition, "Volume %s is not staged at %q", fsys.ID, req.GetStagingTargetPath())
 	}
 	readonly := req.GetReadonly() || slices.Contains(req.GetVolumeCapability().GetMount().GetMountFlags(), "ro")
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	if err := n.mnt.Publish(staged, req.GetTargetPath(), readonly); err != nil {
 		return nil, status.Errorf(codes.Internal, "Could not mount %q at %q: %v", req.GetStagingTargetPath(), req.GetTargetPath(), err)
 	}
@@ -190,16 +175,8 @@ func sameFile(f *os.File, want os.FileInfo) bool {
 
 // NodeUnpublishVolume unmounts the target path and removes it.
 func (n *Node) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
-	if req.GetVolumeId() == "" {
-		return nil, invalid("Volume ID not provided")
-	}
-	if req.GetTargetPath() == "" {
-		return nil, invalid("Target path not provided")
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.mnt.Unpublish(req.GetTargetPath()); err != nil {
-		return nil, status.Errorf(codes.Internal, "Could not unmount %q: %v", req.GetTargetPath(), err)
+	if err := plugin.Unpublish(n.mnt, req.GetVolumeId(), req.GetTargetPath(), "Target path"); err != nil {
+		return nil, err
 	}
 	return &csi.NodeUnpublishVolumeResponse{}, nil
 }
@@ -220,23 +197,7 @@ func (n *Node) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeSta
 	if _, err := os.Stat(req.GetVolumePath()); err != nil {
 		return nil, status.Errorf(codes.NotFound, "Volume Path %s does not exist", req.GetVolumePath())
 	}
-	root := req.GetVolumePath()
-	if real, err := filepath.EvalSymlinks(root); err == nil {
-		root = real // a published link (where mounting is not permitted)
-	}
-	var used, files int64
-	filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		files++
-		if d.Type().IsRegular() {
-			if info, err := d.Info(); err == nil {
-				used += info.Size()
-			}
-		}
-		return nil
-	})
+	used, files := bindmount.Usage(req.GetVolumePath())
 	total := int64(fsys.StorageCapacity) * fsx.GiB
 	return &csi.NodeGetVolumeStatsResponse{Usage: []*csi.VolumeUsage{
 		{Unit: csi.VolumeUsage_BYTES, Total: total, Available: max(total-used, 0), Used: used},
