@@ -9,11 +9,16 @@ import (
 // gpuResources are the accelerator resources Fargate cannot give a pod.
 var gpuResources = []corev1.ResourceName{"nvidia.com/gpu", "amd.com/gpu", "aws.amazon.com/neuron", "aws.amazon.com/neuroncore", "aws.amazon.com/neurondevice"}
 
-// ebsProvisioners are the provisioners of EBS volumes.
-var ebsProvisioners = map[string]bool{"ebs.csi.aws.com": true, "kubernetes.io/aws-ebs": true}
+// notOnFargate are the provisioners and CSI drivers of volumes Fargate
+// pods cannot mount, with what they are called in the refusal: EBS, and
+// FSx for Lustre. (EFS works on Fargate.)
+var notOnFargate = map[string]string{
+	"ebs.csi.aws.com": "EBS", "kubernetes.io/aws-ebs": "EBS", "fsx.csi.aws.com": "FSx for Lustre",
+}
 
-// VolumeLookup tells the EBS-backed claims of a namespace apart.
-type VolumeLookup func(namespace, claim string) (ebs bool)
+// VolumeLookup says which kind of volume Fargate refuses a claim of the
+// namespace is, or will be; "" for the claims it can mount.
+type VolumeLookup func(namespace, claim string) (refused string)
 
 // unsupported explains, in the words of EKS's Fargate scheduler ("Pod not
 // supported on Fargate: ..."), why a pod cannot run on Fargate, or returns
@@ -81,10 +86,12 @@ func unsupported(pod *corev1.Pod, isEBS VolumeLookup) string {
 			vols = append(vols, v.Name+" (hostPath)")
 		case v.AWSElasticBlockStore != nil:
 			vols = append(vols, v.Name+" (awsElasticBlockStore)")
-		case v.CSI != nil && ebsProvisioners[v.CSI.Driver]:
-			vols = append(vols, v.Name+" (EBS)")
-		case v.PersistentVolumeClaim != nil && isEBS != nil && isEBS(pod.Namespace, v.PersistentVolumeClaim.ClaimName):
-			vols = append(vols, v.Name+" (EBS)")
+		case v.CSI != nil && notOnFargate[v.CSI.Driver] != "":
+			vols = append(vols, v.Name+" ("+notOnFargate[v.CSI.Driver]+")")
+		case v.PersistentVolumeClaim != nil && isEBS != nil:
+			if kind := isEBS(pod.Namespace, v.PersistentVolumeClaim.ClaimName); kind != "" {
+				vols = append(vols, v.Name+" ("+kind+")")
+			}
 		}
 	}
 	if len(vols) > 0 {

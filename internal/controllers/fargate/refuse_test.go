@@ -16,7 +16,15 @@ func TestUnsupported(t *testing.T) {
 		mut(p)
 		return p
 	}
-	ebsClaims := func(_, claim string) bool { return claim == "ebs-claim" }
+	ebsClaims := func(_, claim string) string {
+		switch claim {
+		case "ebs-claim":
+			return "EBS"
+		case "fsx-claim":
+			return "FSx for Lustre"
+		}
+		return ""
+	}
 	for _, tc := range []struct {
 		name string
 		pod  *corev1.Pod
@@ -48,6 +56,12 @@ func TestUnsupported(t *testing.T) {
 		{"ebs claim", base(func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "ebs-claim"}}}}
 		}), "data (EBS)"},
+		{"fsx claim", base(func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "fsx-claim"}}}}
+		}), "scratch (FSx for Lustre)"},
+		{"efs claim", base(func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "shared", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "efs-claim"}}}}
+		}), ""},
 		{"efs claim is fine", base(func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "shared", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "efs-claim"}}}}
 		}), ""},

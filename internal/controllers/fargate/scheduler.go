@@ -481,25 +481,31 @@ func (s *podScheduler) refuse(ctx context.Context, pod *corev1.Pod, msg string) 
 	return ignoreGone(err)
 }
 
-// isEBS tells whether a claim of the namespace is, or will be, an EBS
-// volume.
+// isEBS tells whether a claim of the namespace is, or will be, a volume
+// Fargate cannot mount (EBS, FSx), and which.
 func (s *podScheduler) isEBS(ctx context.Context) VolumeLookup {
-	return func(namespace, claim string) bool {
+	return func(namespace, claim string) string {
 		pvc, err := s.client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, claim, metav1.GetOptions{})
 		if err != nil {
-			return false
+			return ""
 		}
 		if pvc.Spec.VolumeName != "" {
 			if pv, err := s.client.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{}); err == nil {
-				return pv.Spec.AWSElasticBlockStore != nil || (pv.Spec.CSI != nil && ebsProvisioners[pv.Spec.CSI.Driver])
+				switch {
+				case pv.Spec.AWSElasticBlockStore != nil:
+					return "EBS"
+				case pv.Spec.CSI != nil:
+					return notOnFargate[pv.Spec.CSI.Driver]
+				}
+				return ""
 			}
 		}
 		if sc := pvc.Spec.StorageClassName; sc != nil && *sc != "" {
 			if c, err := s.client.StorageV1().StorageClasses().Get(ctx, *sc, metav1.GetOptions{}); err == nil {
-				return ebsProvisioners[c.Provisioner]
+				return notOnFargate[c.Provisioner]
 			}
 		}
-		return false
+		return ""
 	}
 }
 

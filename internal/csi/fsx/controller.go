@@ -104,6 +104,9 @@ func NewController(cfg ControllerConfig) (*Controller, error) {
 	return &Controller{cfg: cfg, log: cfg.Logger}, nil
 }
 
+// Identity is the driver's Identity service.
+func (c *Controller) Identity() csi.IdentityServer { return identity() }
+
 // Serve serves the Identity and Controller services on lis until ctx is
 // done.
 func (c *Controller) Serve(ctx context.Context, lis net.Listener) error {
