@@ -34,6 +34,8 @@ import (
 	nodegroupctl "github.com/berthproject/berth/internal/controllers/nodegroup"
 	"github.com/berthproject/berth/internal/controlplane"
 	"github.com/berthproject/berth/internal/credentials"
+	"github.com/berthproject/berth/internal/csi/bindmount"
+	csiebs "github.com/berthproject/berth/internal/csi/ebs"
 	"github.com/berthproject/berth/internal/drain"
 	"github.com/berthproject/berth/internal/ebs"
 	"github.com/berthproject/berth/internal/ec2api"
@@ -247,10 +249,6 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	addonCtl, err := addonctl.New(addonctl.Config{Addons: addons, Changes: st, Logger: log.With("component", "addon-controller")})
-	if err != nil {
-		return err
-	}
 	api, err := eksapi.New(eksapi.Config{
 		Clusters: clusters, Nodegroups: nodegroups, Fargate: profiles, Access: entries, Addons: addons,
 		Auth: verifier, Changes: st, DescribeHold: cfg.DescribeHold,
@@ -369,7 +367,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return "v" + minor + ".0-eks-berth"
 	}
 	provider, err := simprovider.New(ctx, simprovider.Config{
-		Access: access, IPs: ips, Network: network, Region: cfg.Region,
+		Access: access, IPs: ips, Network: network, Region: cfg.Region, DataDir: filepath.Join(dataDir, "nodes"),
 		KubeletVersion:      kubeletVersion,
 		InstanceCredentials: newInstanceCredentials(iamSvc).provider,
 		ClusterVersion: func(ctx context.Context, name string) string {
@@ -429,6 +427,31 @@ func Run(ctx context.Context, cfg Config) error {
 			return kubeletVersion(cl.Version)
 		},
 		Logger: log.With("component", "fargate-controller"),
+	})
+	if err != nil {
+		return err
+	}
+	// The storage add-ons' drivers. Loop devices a crash left bound are
+	// released before any node stages a volume.
+	if err := csiebs.CleanupLoops(filepath.Join(dataDir, "ebs")); err != nil {
+		log.Warn("releasing loop devices left behind", "err", err)
+	}
+	ebsMode, ebsWhy := csiebs.DetectMode()
+	if ebsMode.Emulated() {
+		log.Info("EBS volumes are emulated on this machine", "mode", ebsMode, "why", ebsWhy)
+	}
+	drivers := &storageDrivers{
+		dataDir: dataDir, access: access, volumes: volumes, efs: fileSystems, fsx: lustre,
+		mounter: bindmount.New(log.With("component", "csi-node"), ""), ebsMode: ebsMode,
+		log: log.With("component", "csi"),
+	}
+	addonCtl, err := addonctl.New(addonctl.Config{
+		Addons: addons, Changes: st, Clusters: provider, Drivers: drivers.drivers(),
+		Ready: func(ctx context.Context, name string) bool {
+			cl, _, err := clusters.Get(ctx, name)
+			return err == nil && (cl.Status == cluster.StatusActive || cl.Status == cluster.StatusUpdating)
+		},
+		Logger: log.With("component", "addon-controller"),
 	})
 	if err != nil {
 		return err

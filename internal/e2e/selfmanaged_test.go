@@ -233,7 +233,7 @@ type agent struct {
 	done chan struct{}
 }
 
-func startAgent(t *testing.T, dir string, args ...string) *agent {
+func startAgent(t testing.TB, dir string, args ...string) *agent {
 	t.Helper()
 	a := &agent{log: filepath.Join(dir, "agent.log"), done: make(chan struct{})}
 	f, err := os.OpenFile(a.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,9 +13,10 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/efs"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
-	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	"github.com/aws/aws-sdk-go-v2/service/fsx"
 	fsxtypes "github.com/aws/aws-sdk-go-v2/service/fsx/types"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func (d *daemon) awsFiles(t testing.TB) aws.Config {
@@ -134,40 +134,44 @@ func TestStorageAPIs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Add-ons: a record-only add-on is ACTIVE; a CSI driver berth does
-	// not run inside clusters yet says so.
+	// Add-ons: a record-only add-on is ACTIVE at once; a CSI driver's is
+	// ACTIVE once its CSIDriver and controller run, and deleting it with
+	// preserve keeps the CSIDriver, without removes it.
 	c := d.eks(t)
 	if _, err := c.CreateCluster(ctx, createInput("addons", d.subnets(t))); err != nil {
 		t.Fatal(err)
 	}
 	waitActive(t, c, "addons", 2*time.Minute)
-	if _, err := c.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: aws.String("addons"), AddonName: aws.String("vpc-cni")}); err != nil {
-		t.Fatal(err)
-	}
-	if err := eks.NewAddonActiveWaiter(c).Wait(ctx, &eks.DescribeAddonInput{ClusterName: aws.String("addons"), AddonName: aws.String("vpc-cni")}, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: aws.String("addons"), AddonName: aws.String("aws-ebs-csi-driver")}); err != nil {
-		t.Fatal(err)
-	}
-	if err := eventually(30*time.Second, func() error {
-		out, err := c.DescribeAddon(ctx, &eks.DescribeAddonInput{ClusterName: aws.String("addons"), AddonName: aws.String("aws-ebs-csi-driver")})
-		if err != nil {
-			return err
+	kc, _ := d.kubeClient(t, "addons")
+	for _, name := range []string{"vpc-cni", "aws-fsx-csi-driver", "aws-efs-csi-driver"} {
+		if _, err := c.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: aws.String("addons"), AddonName: aws.String(name)}); err != nil {
+			t.Fatal(err)
 		}
-		a := out.Addon
-		if a.Status != ekstypes.AddonStatusCreateFailed || a.Health == nil || len(a.Health.Issues) == 0 ||
-			!strings.Contains(aws.ToString(a.Health.Issues[0].Message), "does not run") {
-			return fmt.Errorf("aws-ebs-csi-driver add-on %s %+v", a.Status, a.Health)
+		if err := eks.NewAddonActiveWaiter(c).Wait(ctx, &eks.DescribeAddonInput{ClusterName: aws.String("addons"), AddonName: aws.String(name)}, time.Minute); err != nil {
+			t.Fatalf("add-on %s: %v", name, err)
 		}
-		return nil
-	}); err != nil {
-		t.Error(err)
 	}
-	if _, err := c.DeleteAddon(ctx, &eks.DeleteAddonInput{ClusterName: aws.String("addons"), AddonName: aws.String("aws-ebs-csi-driver")}); err != nil {
-		t.Fatal(err)
+	for _, driver := range []string{"fsx.csi.aws.com", "efs.csi.aws.com"} {
+		cd, err := kc.StorageV1().CSIDrivers().Get(ctx, driver, metav1.GetOptions{})
+		if err != nil || cd.Spec.AttachRequired == nil || *cd.Spec.AttachRequired {
+			t.Errorf("CSIDriver %s = %+v, %v", driver, cd, err)
+		}
 	}
-	if err := eks.NewAddonDeletedWaiter(c).Wait(ctx, &eks.DescribeAddonInput{ClusterName: aws.String("addons"), AddonName: aws.String("aws-ebs-csi-driver")}, time.Minute); err != nil {
-		t.Error(err)
+	if _, err := c.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: aws.String("addons"), AddonName: aws.String("aws-fsx-csi-driver")}); apiCode(err) != "ResourceInUseException" {
+		t.Errorf("creating an add-on twice: %v", err)
+	}
+	for name, preserve := range map[string]bool{"aws-fsx-csi-driver": false, "aws-efs-csi-driver": true} {
+		if _, err := c.DeleteAddon(ctx, &eks.DeleteAddonInput{ClusterName: aws.String("addons"), AddonName: aws.String(name), Preserve: preserve}); err != nil {
+			t.Fatal(err)
+		}
+		if err := eks.NewAddonDeletedWaiter(c).Wait(ctx, &eks.DescribeAddonInput{ClusterName: aws.String("addons"), AddonName: aws.String(name)}, time.Minute); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := kc.StorageV1().CSIDrivers().Get(ctx, "fsx.csi.aws.com", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the FSx CSIDriver after DeleteAddon: %v", err)
+	}
+	if _, err := kc.StorageV1().CSIDrivers().Get(ctx, "efs.csi.aws.com", metav1.GetOptions{}); err != nil {
+		t.Errorf("the EFS CSIDriver after DeleteAddon with preserve: %v", err)
 	}
 }

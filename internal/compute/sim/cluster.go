@@ -2,6 +2,7 @@ package sim
 
 import (
 	"github.com/berthproject/berth/internal/compute/ipam"
+	"github.com/container-storage-interface/spec/lib/go/csi"
 
 	"context"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	storagev1client "k8s.io/client-go/kubernetes/typed/storage/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/flowcontrol"
@@ -95,6 +97,10 @@ type ClusterConfig struct {
 	// IPs hands out pod IPs; nil means a SubnetAllocator of the Cluster's
 	// own. See ipam.Allocator for why it should be shared.
 	IPs ipam.Allocator
+	// DataDir holds the nodes' volume paths (DATA/nodes/CLUSTER: a
+	// directory per node, as kubelet's root dir); required once a CSI
+	// driver is added.
+	DataDir string
 }
 
 func (c ClusterConfig) withDefaults() (ClusterConfig, error) {
@@ -176,6 +182,7 @@ type Cluster struct {
 
 	mu      sync.RWMutex
 	nodes   map[string]*node
+	drivers map[string]CSIDriver
 	started bool
 }
 
@@ -192,6 +199,14 @@ type node struct {
 	// Owned by the heartbeat worker that holds the node's key.
 	lease      *coordinationv1.Lease
 	lastStatus time.Time
+
+	storage storagev1client.StorageV1Interface
+	// volMu guards the CSI state: the node plugins by driver, their
+	// NodeGetInfo answers, the volumes published for each pod.
+	volMu   sync.Mutex
+	plugins map[string]*plugin
+	info    map[string]*csi.NodeGetInfoResponse
+	mounts  map[types.UID][]mounted
 }
 
 // NewCluster checks cfg and returns a Cluster with no nodes.
@@ -328,6 +343,13 @@ func (c *Cluster) Start(ctx context.Context) error {
 			if pod, ok := obj.(*corev1.Pod); ok {
 				c.ips.Release(podOwner(pod))
 				c.starts.Delete(pod.UID)
+				if n := c.node(pod.Spec.NodeName); n != nil && hasClaims(pod) {
+					go func() {
+						if err := c.unmountVolumes(ctx, n, pod.UID); err != nil {
+							c.log.Warn("unmounting the volumes of a deleted pod", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+						}
+					}()
+				}
 			}
 		},
 	})
@@ -429,6 +451,7 @@ func (c *Cluster) RemoveNode(name string) {
 		return
 	}
 	c.ips.Release(nodeOwner(name))
+	c.unmountAll(n)
 	n.http.CloseIdleConnections()
 	c.log.Debug("node stopped", "node", name)
 }

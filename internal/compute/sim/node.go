@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/container-storage-interface/spec/lib/go/csi"
 	"net/http"
 	"net/netip"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	storagev1client "k8s.io/client-go/kubernetes/typed/storage/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
 	"k8s.io/utils/ptr"
@@ -117,6 +119,10 @@ func (c *Cluster) AddNode(ctx context.Context, spec NodeSpec) error {
 	}
 	c.nodes[spec.Name] = n
 	c.mu.Unlock()
+	if err := c.registerPlugins(ctx, n); err != nil {
+		// Tried again when a pod needs a volume.
+		c.log.Warn("registering CSI node plugins", "node", spec.Name, "err", err)
+	}
 	c.heartbeats.AddAfter(spec.Name, leaseRenewInterval)
 	// Pods may have been bound before the node was managed (DaemonSets
 	// are quick); their events were ignored then.
@@ -179,7 +185,12 @@ func (c *Cluster) join(ctx context.Context, spec NodeSpec) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{spec: spec, http: hc, core: core, leases: coord.Leases(corev1.NamespaceNodeLease)}
+	storage, err := storagev1client.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, err
+	}
+	n := &node{spec: spec, http: hc, core: core, leases: coord.Leases(corev1.NamespaceNodeLease), storage: storage,
+		info: map[string]*csi.NodeGetInfoResponse{}}
 	if err := c.watchOwnPods(cfg, hc, spec.Name); err != nil {
 		hc.CloseIdleConnections()
 		return nil, err

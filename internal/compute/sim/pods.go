@@ -76,10 +76,26 @@ func (c *Cluster) syncPod(ctx context.Context, key string) (time.Duration, error
 	case pod.DeletionTimestamp != nil:
 		return c.stopPod(ctx, n, pod, now)
 	case isTerminal(pod):
-		return 0, nil
+		// Kubelet takes down the volumes of a pod whose containers ended.
+		return 0, c.unmountVolumes(ctx, n, pod.UID)
 	case pod.Status.StartTime == nil || pod.Status.Phase == corev1.PodPending:
+		if err := c.mountVolumes(ctx, n, pod); err != nil {
+			return 0, err
+		}
 		return 0, c.startPod(ctx, n, pod, now)
 	default:
+		if hasClaims(pod) {
+			// After a restart, the volumes a running pod had are known
+			// again (publishing is idempotent).
+			n.volMu.Lock()
+			_, known := n.mounts[pod.UID]
+			n.volMu.Unlock()
+			if !known {
+				if err := c.mountVolumes(ctx, n, pod); err != nil {
+					c.log.Debug("volumes of a running pod", "pod", key, "err", err)
+				}
+			}
+		}
 		return c.runPod(ctx, n, pod, now)
 	}
 }
@@ -212,6 +228,9 @@ func (c *Cluster) stopPod(ctx context.Context, n *node, pod *corev1.Pod, now tim
 		if err := c.writeStatus(ctx, n, pod, st); err != nil {
 			return 0, err
 		}
+	}
+	if err := c.unmountVolumes(ctx, n, pod.UID); err != nil {
+		return 0, err
 	}
 	if err := c.limiter.Wait(ctx); err != nil {
 		return 0, err

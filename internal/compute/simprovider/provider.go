@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +58,8 @@ type Config struct {
 	// signed with them; nil, or an error, leaves such a node without
 	// credentials, and it cannot join.
 	InstanceCredentials func(ctx context.Context, in *compute.Instance) (aws.CredentialsProvider, error)
+	// DataDir holds the nodes' volume paths, DATA/nodes/CLUSTER/NODE.
+	DataDir string
 	// ClusterVersion returns a cluster's Kubernetes minor, for the
 	// kubelet version of self-managed nodes (whose AMI matches it); nil
 	// leaves them the compiled-in version.
@@ -99,8 +102,8 @@ func (sc *simCluster) started() *sim.Cluster {
 
 // New returns a Provider whose clusters live until ctx is done.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
-	if cfg.Access == nil || cfg.IPs == nil || cfg.Network == nil || cfg.Region == "" {
-		return nil, errors.New("simprovider: Access, IPs, Network and Region are required")
+	if cfg.Access == nil || cfg.IPs == nil || cfg.Network == nil || cfg.Region == "" || cfg.DataDir == "" {
+		return nil, errors.New("simprovider: Access, IPs, Network, Region and DataDir are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -181,7 +184,7 @@ func (p *Provider) run(name string, sc *simCluster, rc *rest.Config) {
 	}
 	c, err := sim.NewCluster(sim.ClusterConfig{
 		Server: rc.Host, CAData: rc.TLSClientConfig.CAData, BootstrapToken: token,
-		AdminConfig: rc, IPs: p.cfg.IPs,
+		AdminConfig: rc, IPs: p.cfg.IPs, DataDir: filepath.Join(p.cfg.DataDir, name),
 		Logger: p.log.With("cluster", name),
 	})
 	if err != nil {
