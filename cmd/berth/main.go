@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	"github.com/berthproject/berth/internal/controlplane/child"
 	"github.com/berthproject/berth/internal/controlplane/components"
 	"github.com/berthproject/berth/internal/daemon"
@@ -160,6 +162,10 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// The Kubernetes libraries the daemon runs (client-go, the CSI
+	// sidecars) log through klog: into the same log.
+	klog.SetSlogLogger(logger.With("component", "kubernetes"))
 	return daemon.Run(ctx, daemon.Config{
 		DataDir:                 *dataDir,
 		Listen:                  *listen,
@@ -174,7 +180,7 @@ func serve(ctx context.Context, args []string) error {
 		EvictionTimeout:         *evictionTimeout,
 		SpotInterruptionRate:    *spotRate,
 		WarmControlPlanes:       *warm,
-		Logger:                  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Logger:                  logger,
 		Out:                     os.Stdout,
 	})
 }
