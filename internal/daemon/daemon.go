@@ -488,6 +488,11 @@ func Run(ctx context.Context, cfg Config) error {
 	run("webhooks", func() error { return hooks.Serve(ctx) })
 	run("autoscaler", func() error { return scaler.Start(ctx) })
 	run("addon controller", func() error { return addonCtl.Start(ctx) })
+	run("simulated nodes", func() error {
+		<-ctx.Done()
+		provider.Wait()
+		return nil
+	})
 	run("fargate controller", func() error {
 		defer fargateCtl.Stop()
 		return fargateCtl.Start(ctx)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,8 +20,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
+
+	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 )
 
 // claimPod is a pod on a node that mounts a claim.
@@ -194,6 +201,86 @@ func TestCSIVolumes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(d.publishedPath("vols", pod, pv.Name), "hello.txt"), []byte("from writer"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Expansion of the mounted volume: the resizer grows the EBS volume,
+	// the node grows the filesystem and reports the claim's new size.
+	if _, err := kc.CoreV1().PersistentVolumeClaims("default").Patch(ctx, "data", types.MergePatchType,
+		[]byte(`{"spec":{"resources":{"requests":{"storage":"20Gi"}}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := eventually(2*time.Minute, func() error {
+		c, err := kc.CoreV1().PersistentVolumeClaims("default").Get(ctx, "data", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		resizing := slices.ContainsFunc(c.Status.Conditions, func(c corev1.PersistentVolumeClaimCondition) bool {
+			return c.Type == corev1.PersistentVolumeClaimResizing || c.Type == corev1.PersistentVolumeClaimFileSystemResizePending
+		})
+		if got := c.Status.Capacity[corev1.ResourceStorage]; got.Cmp(resource.MustParse("20Gi")) != 0 || resizing {
+			return fmt.Errorf("claim capacity %s, conditions %+v", got.String(), c.Status.Conditions)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if vols, err := ec.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{volID}}); err != nil || aws.ToInt32(vols.Volumes[0].Size) != 20 {
+		t.Errorf("the expanded volume: %+v, %v", vols, err)
+	}
+
+	// A snapshot, restored into a new claim that has the data.
+	_, raw := d.kubeClient(t, "vols")
+	rc, err := clientcmd.RESTConfigFromKubeConfig(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps := snapclient.NewForConfigOrDie(rc)
+	if _, err := snaps.SnapshotV1().VolumeSnapshotClasses().Create(ctx, &snapshotv1.VolumeSnapshotClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "ebs"}, Driver: "ebs.csi.aws.com", DeletionPolicy: snapshotv1.VolumeSnapshotContentDelete,
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snaps.SnapshotV1().VolumeSnapshots("default").Create(ctx, &snapshotv1.VolumeSnapshot{
+		ObjectMeta: metav1.ObjectMeta{Name: "snap"},
+		Spec: snapshotv1.VolumeSnapshotSpec{VolumeSnapshotClassName: ptr.To("ebs"),
+			Source: snapshotv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr.To("data")}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := eventually(2*time.Minute, func() error {
+		vs, err := snaps.SnapshotV1().VolumeSnapshots("default").Get(ctx, "snap", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if vs.Status == nil || vs.Status.ReadyToUse == nil || !*vs.Status.ReadyToUse {
+			return fmt.Errorf("snapshot not ready: %+v", vs.Status)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.CoreV1().PersistentVolumeClaims("default").Create(ctx, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "restored"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, StorageClassName: ptr.To("gp3"),
+			Resources:  corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("20Gi")}},
+			DataSource: &corev1.TypedLocalObjectReference{APIGroup: ptr.To("snapshot.storage.k8s.io"), Kind: "VolumeSnapshot", Name: "snap"},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	restorer := claimPod("restorer", "", "restored")
+	restorer.Spec.NodeSelector = map[string]string{corev1.LabelHostname: nodeB}
+	if _, err := kc.CoreV1().Pods("default").Create(ctx, restorer, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rpod := waitPodRunning(t, kc, "restorer", 2*time.Minute)
+	rpvc, err := kc.CoreV1().PersistentVolumeClaims("default").Get(ctx, "restored", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(d.publishedPath("vols", rpod, rpvc.Spec.VolumeName), "hello.txt")); err != nil || string(got) != "from writer" {
+		t.Errorf("the restored volume reads %q, %v", got, err)
+	}
+	deletePod(t, kc, "restorer")
 	deletePod(t, kc, "writer")
 	if _, err := kc.CoreV1().Pods("default").Create(ctx, claimPod("reader", nodeB, "data"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -272,5 +359,71 @@ func TestCSIVolumes(t *testing.T) {
 	}
 	for i := range pods {
 		deletePod(t, kc, fmt.Sprintf("share-%d", i))
+	}
+
+	// Fargate: a static EFS volume mounts; an EBS claim is refused.
+	if _, err := c.CreateFargateProfile(ctx, fargateInput("vols", "fg", d.privateSubnets(t), ekstypes.FargateProfileSelector{Namespace: aws.String("fg")})); err != nil {
+		t.Fatal(err)
+	}
+	waitProfileActive(t, c, "vols", "fg")
+	if _, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fg"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.CoreV1().PersistentVolumes().Create(ctx, &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "efs-static"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:    corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("5Gi")},
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, StorageClassName: "",
+			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
+				Driver: "efs.csi.aws.com", VolumeHandle: aws.ToString(fs.FileSystemId)}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, spec := range map[string]corev1.PersistentVolumeClaimSpec{
+		"static": {AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, StorageClassName: ptr.To(""), VolumeName: "efs-static",
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("5Gi")}}},
+		"block": {AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, StorageClassName: ptr.To("gp3"),
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}}},
+	} {
+		if _, err := kc.CoreV1().PersistentVolumeClaims("fg").Create(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []struct{ name, claim string }{{"efs-on-fargate", "static"}, {"ebs-on-fargate", "block"}} {
+		pod := claimPod(p.name, "", p.claim)
+		pod.Namespace = "fg"
+		if err := eventually(30*time.Second, func() error {
+			_, err := kc.CoreV1().Pods("fg").Create(ctx, pod, metav1.CreateOptions{})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := eventually(2*time.Minute, func() error {
+		p, err := kc.CoreV1().Pods("fg").Get(ctx, "efs-on-fargate", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if p.Status.Phase != corev1.PodRunning || !strings.HasPrefix(p.Spec.NodeName, "fargate-") {
+			return fmt.Errorf("EFS pod on Fargate: %s on %q", p.Status.Phase, p.Spec.NodeName)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+	if err := eventually(time.Minute, func() error {
+		evs, err := kc.CoreV1().Events("fg").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=ebs-on-fargate,reason=FailedScheduling"})
+		if err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			if strings.Contains(e.Message, "Pod not supported on Fargate") && strings.Contains(e.Message, "(EBS)") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no FailedScheduling event for the EBS pod on Fargate: %+v", evs.Items)
+	}); err != nil {
+		t.Error(err)
 	}
 }

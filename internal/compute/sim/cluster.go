@@ -381,10 +381,18 @@ func (c *Cluster) Start(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	c.mu.RLock()
+	nodes := make([]*node, 0, len(c.nodes))
 	for _, n := range c.nodes {
-		n.http.CloseIdleConnections()
+		nodes = append(nodes, n)
 	}
 	c.mu.RUnlock()
+	for _, n := range nodes {
+		// The simulated machines stop with the simulation: their mounts go
+		// with them (a restarted berth publishes the volumes of running
+		// pods again).
+		c.unmountAll(n)
+		n.http.CloseIdleConnections()
+	}
 	return nil
 }
 

@@ -96,7 +96,17 @@ func (c *Cluster) syncPod(ctx context.Context, key string) (time.Duration, error
 				}
 			}
 		}
-		return c.runPod(ctx, n, pod, now)
+		after, err := c.runPod(ctx, n, pod, now)
+		if err != nil || !hasClaims(pod) {
+			return after, err
+		}
+		if err := c.expandVolumes(ctx, n, pod); err != nil {
+			c.log.Debug("expanding volumes", "pod", key, "err", err)
+		}
+		if after == 0 || after > resizeCheckInterval {
+			after = resizeCheckInterval
+		}
+		return after, nil
 	}
 }
 

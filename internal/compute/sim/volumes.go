@@ -44,11 +44,15 @@ type plugin struct {
 	server csi.NodeServer
 	nodeID string
 	stage  bool
+	expand bool
 }
 
 // mounted is a volume published for a pod.
 type mounted struct {
 	driver, handle, staging, target string
+	// namespace, claim and pv name the volume, for expansion.
+	namespace, claim, pv string
+	capability           *csi.VolumeCapability
 }
 
 // errVolumesPending means a pod's volumes are not ready (not bound, not
@@ -147,8 +151,11 @@ func (c *Cluster) registerPlugins(ctx context.Context, n *node) error {
 		}
 		p := &plugin{driver: d, server: server, nodeID: info.GetNodeId()}
 		for _, cp := range caps.GetCapabilities() {
-			if cp.GetRpc().GetType() == csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME {
+			switch cp.GetRpc().GetType() {
+			case csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME:
 				p.stage = true
+			case csi.NodeServiceCapability_RPC_EXPAND_VOLUME:
+				p.expand = true
 			}
 		}
 		n.volMu.Lock()
@@ -350,7 +357,8 @@ func (c *Cluster) mountVolumes(ctx context.Context, n *node, pod *corev1.Pod) er
 		if n.mounts == nil {
 			n.mounts = map[types.UID][]mounted{}
 		}
-		n.mounts[pod.UID] = append(n.mounts[pod.UID], mounted{driver: src.Driver, handle: src.VolumeHandle, staging: staging, target: target})
+		n.mounts[pod.UID] = append(n.mounts[pod.UID], mounted{driver: src.Driver, handle: src.VolumeHandle, staging: staging, target: target,
+			namespace: pod.Namespace, claim: vols[i].PersistentVolumeClaim.ClaimName, pv: pv.Name, capability: capability})
 		n.volMu.Unlock()
 	}
 	return nil
@@ -443,4 +451,59 @@ func (c *Cluster) unmountAll(n *node) {
 			c.log.Warn("unmounting the volumes of a stopped node", "node", n.spec.Name, "pod", uid, "err", err)
 		}
 	}
+}
+
+// resizeCheckInterval is how often a running pod's claims are checked
+// for a filesystem resize to finish, as kubelet's volume manager does on
+// its pod syncs.
+const resizeCheckInterval = 5 * time.Second
+
+// expandVolumes finishes the resize of the mounted volumes of a pod whose
+// claims wait for it (the FileSystemResizePending condition the resizer
+// set after ControllerExpandVolume): NodeExpandVolume, then the claim's
+// status capacity, as kubelet does for volumes in use.
+func (c *Cluster) expandVolumes(ctx context.Context, n *node, pod *corev1.Pod) error {
+	n.volMu.Lock()
+	ms := slices.Clone(n.mounts[pod.UID])
+	n.volMu.Unlock()
+	var errs []error
+	for _, m := range ms {
+		pvc, err := n.core.PersistentVolumeClaims(m.namespace).Get(ctx, m.claim, metav1.GetOptions{})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !slices.ContainsFunc(pvc.Status.Conditions, func(c corev1.PersistentVolumeClaimCondition) bool {
+			return c.Type == corev1.PersistentVolumeClaimFileSystemResizePending && c.Status == corev1.ConditionTrue
+		}) {
+			continue
+		}
+		pv, err := n.core.PersistentVolumes().Get(ctx, m.pv, metav1.GetOptions{})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		size := pv.Spec.Capacity[corev1.ResourceStorage]
+		n.volMu.Lock()
+		p := n.plugins[m.driver]
+		n.volMu.Unlock()
+		if p != nil && p.expand {
+			if _, err := p.server.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{
+				VolumeId: m.handle, VolumePath: m.target, StagingTargetPath: m.staging, VolumeCapability: m.capability,
+				CapacityRange: &csi.CapacityRange{RequiredBytes: size.Value()},
+			}); err != nil {
+				errs = append(errs, fmt.Errorf("expanding volume %s: %w", m.pv, err))
+				continue
+			}
+		}
+		pvc.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: size}
+		pvc.Status.Conditions = slices.DeleteFunc(pvc.Status.Conditions, func(c corev1.PersistentVolumeClaimCondition) bool {
+			return c.Type == corev1.PersistentVolumeClaimFileSystemResizePending || c.Type == corev1.PersistentVolumeClaimResizing
+		})
+		delete(pvc.Status.AllocatedResourceStatuses, corev1.ResourceStorage)
+		if _, err := n.core.PersistentVolumeClaims(m.namespace).UpdateStatus(ctx, pvc, metav1.UpdateOptions{}); err != nil {
+			errs = append(errs, fmt.Errorf("reporting the expansion of %s: %w", m.claim, err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -327,6 +327,20 @@ func (p *Provider) Forget(cluster string) {
 	}
 }
 
+// Wait returns once the simulations of every cluster have stopped (after
+// the context New got is done): their nodes' volumes are unmounted then.
+func (p *Provider) Wait() {
+	p.mu.Lock()
+	scs := make([]*simCluster, 0, len(p.clusters))
+	for _, sc := range p.clusters {
+		scs = append(scs, sc)
+	}
+	p.mu.Unlock()
+	for _, sc := range scs {
+		<-sc.done
+	}
+}
+
 // Clusters returns the names of the clusters simulated now.
 func (p *Provider) Clusters() []string {
 	p.mu.Lock()

@@ -1,0 +1,77 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// BenchmarkCSIProvision measures 100 gp3 claims of an Immediate
+// StorageClass from their create calls to all Bound: external-provisioner,
+// the EBS driver's CreateVolume (a record and a sparse file each), the PV
+// and the binding by kube-controller-manager.
+func BenchmarkCSIProvision(b *testing.B) {
+	skipShort(b)
+	d := startDaemon(b, "", "--log-level", "info")
+	ctx := context.Background()
+	c := d.eks(b)
+	if _, err := c.CreateCluster(ctx, createInput("pvb", d.subnets(b))); err != nil {
+		b.Fatal(err)
+	}
+	waitActive(b, c, "pvb", 2*time.Minute)
+	kc, _ := d.kubeClient(b, "pvb")
+	if _, err := c.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: aws.String("pvb"), AddonName: aws.String("aws-ebs-csi-driver")}); err != nil {
+		b.Fatal(err)
+	}
+	waitAddonActive(b, c, "pvb", "aws-ebs-csi-driver")
+	immediate := storagev1.VolumeBindingImmediate
+	if _, err := kc.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "gp3"}, Provisioner: "ebs.csi.aws.com", VolumeBindingMode: &immediate,
+		Parameters: map[string]string{"type": "gp3"},
+	}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	const n = 100
+	for round := range b.N {
+		start := time.Now()
+		for i := range n {
+			if _, err := kc.CoreV1().PersistentVolumeClaims("default").Create(ctx, &corev1.PersistentVolumeClaim{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("c-%d-%d", round, i)},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, StorageClassName: ptr.To("gp3"),
+					Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+				},
+			}, metav1.CreateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := eventually(5*time.Minute, func() error {
+			l, err := kc.CoreV1().PersistentVolumeClaims("default").List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return err
+			}
+			bound := 0
+			for _, p := range l.Items {
+				if p.Status.Phase == corev1.ClaimBound {
+					bound++
+				}
+			}
+			if bound < n*(round+1) {
+				return fmt.Errorf("%d claims bound", bound)
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "100-claims-bound-s")
+	}
+}
