@@ -515,17 +515,26 @@ func readyClient(spec Spec) (*http.Client, error) {
 	}, nil
 }
 
+// probe reports whether the control plane serves: /readyz is ok and the
+// default/kubernetes Service exists (kube-apiserver creates it a moment
+// after its /readyz first passes; clients expect it of a ready cluster).
 func probe(ctx context.Context, c *http.Client, port int) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://127.0.0.1:"+strconv.Itoa(port)+"/readyz", nil)
-	if err != nil {
-		return false
+	base := "https://127.0.0.1:" + strconv.Itoa(port)
+	for _, path := range []string{"/readyz", "/api/v1/namespaces/default/services/kubernetes"} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return false
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return false
+		}
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return true
 }
 
 const pidFile = "controlplane.pid"
