@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -15,8 +16,9 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// BenchmarkCSIProvision measures 100 gp3 claims of an Immediate
-// StorageClass from their create calls to all Bound: external-provisioner,
+// BenchmarkCSIProvision measures, on a cluster with two nodes, 100 gp3
+// claims of an Immediate StorageClass from their create calls to all
+// Bound: external-provisioner,
 // the EBS driver's CreateVolume (a record and a sparse file each), the PV
 // and the binding by kube-controller-manager.
 func BenchmarkCSIProvision(b *testing.B) {
@@ -29,6 +31,16 @@ func BenchmarkCSIProvision(b *testing.B) {
 	}
 	waitActive(b, c, "pvb", 2*time.Minute)
 	kc, _ := d.kubeClient(b, "pvb")
+	// Immediate binding places volumes in the zones of the nodes the
+	// driver runs on, as external-provisioner does with topology.
+	if _, err := c.CreateNodegroup(ctx, &eks.CreateNodegroupInput{
+		ClusterName: aws.String("pvb"), NodegroupName: aws.String("workers"), NodeRole: aws.String("arn:aws:iam::000000000000:role/node"),
+		Subnets: d.subnets(b)[:2], InstanceTypes: []string{"m5.large"},
+		ScalingConfig: &ekstypes.NodegroupScalingConfig{MinSize: aws.Int32(2), MaxSize: aws.Int32(2), DesiredSize: aws.Int32(2)},
+	}); err != nil {
+		b.Fatal(err)
+	}
+	waitNodegroupActive(b, c, "pvb", "workers", 2*time.Minute)
 	if _, err := c.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: aws.String("pvb"), AddonName: aws.String("aws-ebs-csi-driver")}); err != nil {
 		b.Fatal(err)
 	}
