@@ -66,6 +66,21 @@ func BenchmarkCSIProvision(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		// The provisioner's part: the PVs exist; then kube-controller-
+		// manager's binder binds them.
+		if err := eventually(5*time.Minute, func() error {
+			l, err := kc.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return err
+			}
+			if len(l.Items) < n*(round+1) {
+				return fmt.Errorf("%d volumes", len(l.Items))
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "100-pvs-created-s")
 		if err := eventually(5*time.Minute, func() error {
 			l, err := kc.CoreV1().PersistentVolumeClaims("default").List(ctx, metav1.ListOptions{})
 			if err != nil {
