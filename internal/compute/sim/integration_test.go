@@ -2,6 +2,7 @@ package sim
 
 import (
 	"github.com/berthproject/berth/internal/compute/ipam"
+	"github.com/berthproject/berth/internal/controlplane/cptest"
 
 	"context"
 	"fmt"
@@ -41,7 +42,7 @@ func TestSimulatedNodesSharedControlPlane(t *testing.T) {
 	cp := startControlPlane(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	admin := kubernetes.NewForConfigOrDie(cp.admin)
+	admin := kubernetes.NewForConfigOrDie(cp.Admin)
 
 	if err := EnsureBootstrapRBAC(ctx, admin); err != nil {
 		t.Fatal(err)
@@ -56,10 +57,10 @@ func TestSimulatedNodesSharedControlPlane(t *testing.T) {
 	ips := ipam.NewSubnetAllocator()
 	c, err := NewCluster(ClusterConfig{
 		IPs:              ips,
-		Server:           cp.admin.Host,
-		CAData:           cp.caData,
+		Server:           cp.Admin.Host,
+		CAData:           cp.CAData,
 		BootstrapToken:   token,
-		AdminConfig:      cp.admin,
+		AdminConfig:      cp.Admin,
 		Logger:           slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: testLogLevel()})),
 		TerminationDelay: 200 * time.Millisecond,
 	})
@@ -374,11 +375,11 @@ func TestSimulatedNodesSharedControlPlane(t *testing.T) {
 	stoppedRenew := renewTimes(ctx, t, admin, specs[2:])[stopped]
 
 	t.Run("scale", func(t *testing.T) {
-		selfCPU, cpCPU := cpuTime(os.Getpid()), cpuTime(cp.proc.cmd.Process.Pid)
+		selfCPU, cpCPU := cpuTime(os.Getpid()), cpuTime(cp.PID())
 		began := time.Now()
 		testScale(ctx, t, c, admin)
 		t.Logf("CPU during the scale test (%s): this process (the simulated nodes, and the test's own client) %s, control plane %s",
-			time.Since(began).Round(time.Second), cpuTime(os.Getpid())-selfCPU, cpuTime(cp.proc.cmd.Process.Pid)-cpCPU)
+			time.Since(began).Round(time.Second), cpuTime(os.Getpid())-selfCPU, cpuTime(cp.PID())-cpCPU)
 	})
 
 	t.Run("removed node", func(t *testing.T) {
@@ -403,10 +404,10 @@ func TestSimulatedNodesSharedControlPlane(t *testing.T) {
 
 // testFakeClock runs a second Cluster on a fake clock next to the first:
 // its Lease renewals and its pods' run durations follow that clock.
-func testFakeClock(ctx context.Context, t *testing.T, cp *testControlPlane, token string) {
-	admin := kubernetes.NewForConfigOrDie(cp.admin)
+func testFakeClock(ctx context.Context, t *testing.T, cp *cptest.ControlPlane, token string) {
+	admin := kubernetes.NewForConfigOrDie(cp.Admin)
 	clk := testingclock.NewFakeClock(time.Now())
-	c, err := NewCluster(ClusterConfig{Server: cp.admin.Host, CAData: cp.caData, BootstrapToken: token, AdminConfig: cp.admin, Clock: clk})
+	c, err := NewCluster(ClusterConfig{Server: cp.Admin.Host, CAData: cp.CAData, BootstrapToken: token, AdminConfig: cp.Admin, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}

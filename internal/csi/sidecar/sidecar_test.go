@@ -43,11 +43,11 @@ func TestSidecarsSharedControlPlane(t *testing.T) {
 		t.Skip("starts a control plane")
 	}
 	cp := startControlPlane(t)
-	kube, err := kubernetes.NewForConfig(cp.admin)
+	kube, err := kubernetes.NewForConfig(cp.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := snapclientset.NewForConfig(cp.admin)
+	snap, err := snapclientset.NewForConfig(cp.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,22 +56,22 @@ func TestSidecarsSharedControlPlane(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	for range 2 { // idempotent
-		if err := InstallSnapshotCRDs(ctx, cp.admin); err != nil {
+		if err := InstallSnapshotCRDs(ctx, cp.Admin); err != nil {
 			t.Fatalf("InstallSnapshotCRDs: %v", err)
 		}
 	}
 	sockets := t.TempDir()
 	run(t, "ebs", func(ctx context.Context) error {
-		return Run(ctx, Config{Kube: kube, KubeConfig: cp.admin, Driver: csiebs.DriverName,
+		return Run(ctx, Config{Kube: kube, KubeConfig: cp.Admin, Driver: csiebs.DriverName,
 			Controller: svcs.ebsCtrl, Identity: csiebs.NewIdentity(true, nil), SocketDir: sockets,
 			Attach: true, Resize: true, Snapshots: true, Logger: log})
 	})
 	run(t, "efs", func(ctx context.Context) error {
-		return Run(ctx, Config{Kube: kube, KubeConfig: cp.admin, Driver: csiefs.DriverName,
+		return Run(ctx, Config{Kube: kube, KubeConfig: cp.Admin, Driver: csiefs.DriverName,
 			Controller: svcs.efsCtrl, Identity: svcs.efsCtrl.Identity(), SocketDir: sockets, Logger: log})
 	})
 	run(t, "snapshot controller", func(ctx context.Context) error {
-		return RunSnapshotController(ctx, SnapshotControllerConfig{Kube: kube, KubeConfig: cp.admin, Logger: log})
+		return RunSnapshotController(ctx, SnapshotControllerConfig{Kube: kube, KubeConfig: cp.Admin, Logger: log})
 	})
 	makeNode(t, kube, testNode, testInstance)
 
