@@ -93,6 +93,10 @@ func isTagFilter(name string) bool {
 // size when MaxResults is absent (0: everything).
 type page struct {
 	min, max, def int
+	// capped: a MaxResults above max is taken as max rather than
+	// refused (DescribeVolumes and DescribeSnapshots, which the AWS CLI
+	// pages with 1,000).
+	capped bool
 }
 
 // paginate cuts one page out of n results according to MaxResults and
@@ -101,6 +105,9 @@ func (c *call) paginate(p page, n int) (from, to int, next string, err error) {
 	size := p.def
 	if v := c.Get("MaxResults"); v != "" {
 		m, err := strconv.Atoi(v)
+		if err == nil && p.capped && m > p.max {
+			m = p.max
+		}
 		if err != nil || m < p.min || m > p.max {
 			return 0, 0, "", queryapi.Errorf("InvalidParameterValue",
 				"Value ( %s ) for parameter maxResults is invalid. Parameter must be between %d and %d.", v, p.min, p.max)

@@ -352,7 +352,7 @@ func (h *Handler) describeVolumes(ctx context.Context, c *call, svc *ebs.Service
 			out = append(out, x)
 		}
 	}
-	from, to, next, err := c.paginate(page{min: 5, max: 500}, len(out))
+	from, to, next, err := c.paginate(page{min: 5, max: 500, capped: true}, len(out))
 	if err != nil {
 		return nil, err
 	}
@@ -757,7 +757,7 @@ func (h *Handler) describeSnapshots(ctx context.Context, c *call, svc *ebs.Servi
 			}
 		}
 	}
-	from, to, next, err := c.paginate(page{min: 5, max: 1000}, len(out))
+	from, to, next, err := c.paginate(page{min: 5, max: 1000, capped: true}, len(out))
 	if err != nil {
 		return nil, err
 	}

@@ -377,3 +377,17 @@ func TestVolumesWithoutEBS(t *testing.T) {
 	_, err := f.client.DescribeVolumes(t.Context(), &ec2.DescribeVolumesInput{})
 	wantAPIError(t, err, "UnsupportedOperation", http.StatusBadRequest)
 }
+
+// The AWS CLI v2 pages DescribeVolumes with MaxResults 1000; EC2 takes it
+// as 500.
+func TestDescribeVolumesMaxResultsCapped(t *testing.T) {
+	f := newVolumeFixture(t)
+	out, err := f.client.DescribeVolumes(t.Context(), &ec2.DescribeVolumesInput{MaxResults: aws.Int32(1000)})
+	if err != nil || out.NextToken != nil {
+		t.Fatalf("DescribeVolumes(MaxResults 1000) = %+v, %v", out, err)
+	}
+	_, err = f.client.DescribeVolumes(t.Context(), &ec2.DescribeVolumesInput{MaxResults: aws.Int32(2)})
+	if err == nil {
+		t.Error("DescribeVolumes took MaxResults 2")
+	}
+}
