@@ -1,6 +1,7 @@
 package ec2api
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/xml"
@@ -696,8 +697,8 @@ func (h *Handler) launchSpec(ctx context.Context, c *call, d compute.TemplateDat
 		if subnet != "" && ni.SubnetID != "" {
 			return sp, queryapi.Errorf("InvalidParameterCombination", "Network interfaces and an instance-level subnet ID may not be specified on the same request")
 		}
-		subnet = cmpOr(subnet, ni.SubnetID)
-		ip = cmpOr(ip, ni.PrivateIPAddress)
+		subnet = cmp.Or(subnet, ni.SubnetID)
+		ip = cmp.Or(ip, ni.PrivateIPAddress)
 		if len(ni.Groups) > 0 {
 			groups = ni.Groups
 		}
@@ -805,13 +806,6 @@ func (h *Handler) launchSpec(ctx context.Context, c *call, d compute.TemplateDat
 		}
 	}
 	return sp, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // GetConsoleOutput.

@@ -3,6 +3,7 @@ package nodeconfig
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/base64"
 	"errors"
@@ -168,10 +169,10 @@ func parseNodeConfigs(parts [][]byte) (*Config, error) {
 				return nil, fmt.Errorf("nodeconfig: unknown document %s %s: want node.eks.aws/v1alpha1 NodeConfig", nc.APIVersion, nc.Kind)
 			}
 			cl := nc.Spec.Cluster
-			c.ClusterName = cmpOr(cl.Name, c.ClusterName)
-			c.APIServerEndpoint = cmpOr(cl.APIServerEndpoint, c.APIServerEndpoint)
-			ca = cmpOr(cl.CertificateAuthority, ca)
-			c.CIDR = cmpOr(cl.CIDR, c.CIDR)
+			c.ClusterName = cmp.Or(cl.Name, c.ClusterName)
+			c.APIServerEndpoint = cmp.Or(cl.APIServerEndpoint, c.APIServerEndpoint)
+			ca = cmp.Or(cl.CertificateAuthority, ca)
+			c.CIDR = cmp.Or(cl.CIDR, c.CIDR)
 			if v, ok := nc.Spec.Kubelet.Config["maxPods"]; ok {
 				n, ok := v.(float64)
 				if !ok || n < 1 || n != float64(int(n)) {
@@ -206,13 +207,6 @@ func parseNodeConfigs(parts [][]byte) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // splitYAML splits a YAML stream at its document markers.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -111,12 +112,7 @@ func (c *Cluster) driverList() []CSIDriver {
 	for _, d := range c.drivers {
 		out = append(out, d)
 	}
-	slices.SortFunc(out, func(a, b CSIDriver) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(out, func(a, b CSIDriver) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -203,12 +199,7 @@ func (c *Cluster) writeCSINode(ctx context.Context, n *node) error {
 		drivers = append(drivers, d)
 	}
 	n.volMu.Unlock()
-	slices.SortFunc(drivers, func(a, b storagev1.CSINodeDriver) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(drivers, func(a, b storagev1.CSINodeDriver) int { return strings.Compare(a.Name, b.Name) })
 	csiNodes := n.storage.CSINodes()
 	for range 5 {
 		cur, err := csiNodes.Get(ctx, n.spec.Name, metav1.GetOptions{})
