@@ -180,6 +180,11 @@ type Cluster struct {
 	life context.Context
 	end  context.CancelFunc
 
+	// The kubelet endpoint of the nodes, started by the first DialKubelet.
+	kubeletOnce sync.Once
+	kubelet     *kubeletListener
+	kubeletErr  error
+
 	mu      sync.RWMutex
 	nodes   map[string]*node
 	drivers map[string]CSIDriver
@@ -190,11 +195,12 @@ func (c *Cluster) runCtx() context.Context { return c.life }
 
 // node is the state of one managed node.
 type node struct {
-	spec   NodeSpec
-	uid    types.UID
-	http   *http.Client
-	core   corev1client.CoreV1Interface
-	leases coordinationv1client.LeaseInterface
+	spec    NodeSpec
+	uid     types.UID
+	started time.Time // when it joined
+	http    *http.Client
+	core    corev1client.CoreV1Interface
+	leases  coordinationv1client.LeaseInterface
 
 	// Owned by the heartbeat worker that holds the node's key.
 	lease      *coordinationv1.Lease

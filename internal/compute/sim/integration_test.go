@@ -243,6 +243,8 @@ func TestSimulatedNodesSharedControlPlane(t *testing.T) {
 		}
 	})
 
+	t.Run("kubelet endpoint", func(t *testing.T) { testKubeletEndpoint(ctx, t, cp, c, admin, specs[0]) })
+
 	t.Run("job", func(t *testing.T) {
 		job := &batchv1.Job{
 			ObjectMeta: metav1.ObjectMeta{Name: "batch", Namespace: "default"},

@@ -117,6 +117,7 @@ func (c *Cluster) AddNode(ctx context.Context, spec NodeSpec) error {
 		n.http.CloseIdleConnections()
 		return nil
 	}
+	n.started = began
 	c.nodes[spec.Name] = n
 	c.mu.Unlock()
 	if err := c.registerPlugins(ctx, n); err != nil {

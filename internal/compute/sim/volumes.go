@@ -46,13 +46,16 @@ type plugin struct {
 	nodeID string
 	stage  bool
 	expand bool
+	stats  bool // NodeGetVolumeStats
 }
 
 // mounted is a volume published for a pod.
 type mounted struct {
 	driver, handle, staging, target string
-	// namespace, claim and pv name the volume, for expansion.
+	// namespace, claim and pv name the volume, for expansion; podName
+	// and volume (the pod's name for it) for its stats.
 	namespace, claim, pv string
+	podName, volume      string
 	capability           *csi.VolumeCapability
 }
 
@@ -152,6 +155,8 @@ func (c *Cluster) registerPlugins(ctx context.Context, n *node) error {
 				p.stage = true
 			case csi.NodeServiceCapability_RPC_EXPAND_VOLUME:
 				p.expand = true
+			case csi.NodeServiceCapability_RPC_GET_VOLUME_STATS:
+				p.stats = true
 			}
 		}
 		n.volMu.Lock()
@@ -349,7 +354,8 @@ func (c *Cluster) mountVolumes(ctx context.Context, n *node, pod *corev1.Pod) er
 			n.mounts = map[types.UID][]mounted{}
 		}
 		n.mounts[pod.UID] = append(n.mounts[pod.UID], mounted{driver: src.Driver, handle: src.VolumeHandle, staging: staging, target: target,
-			namespace: pod.Namespace, claim: vols[i].PersistentVolumeClaim.ClaimName, pv: pv.Name, capability: capability})
+			namespace: pod.Namespace, claim: vols[i].PersistentVolumeClaim.ClaimName, pv: pv.Name, capability: capability,
+			podName: pod.Name, volume: vols[i].Name})
 		n.volMu.Unlock()
 	}
 	return nil
