@@ -26,6 +26,9 @@ type Spec struct {
 	// authentication and authorization webhook for this control plane.
 	AuthWebhookURL string `json:"authWebhookUrl,omitempty"`
 	AuthWebhookCA  string `json:"authWebhookCa,omitempty"`
+	// NodeProxySocket, when set, is the unix socket of berth's node proxy,
+	// kube-apiserver's way to kubelets.
+	NodeProxySocket string `json:"nodeProxySocket,omitempty"`
 }
 
 // Validate checks a spec.

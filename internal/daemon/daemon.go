@@ -234,13 +234,30 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// The kubelet side is wired once the simulated nodes' provider exists.
+	proxies := &nodeProxies{dir: proxySocketDir(dataDir), log: log.With("component", "node-proxy"),
+		cluster: func(ctx context.Context, issuerID string) (string, bool) {
+			names, err := clusters.Names(ctx)
+			if err != nil {
+				return "", false
+			}
+			for _, name := range names {
+				if cl, _, err := clusters.Get(ctx, name); err == nil && cl.OIDCIssuerID == issuerID {
+					return name, true
+				}
+			}
+			return "", false
+		},
+	}
+	defer proxies.close()
 	ctl, err = clusterctl.New(clusterctl.Config{
 		Clusters: clusters, Runtime: rt, Changes: st, DataDir: dataDir, Ports: cfg.Ports,
 		WarmSpares: cfg.WarmControlPlanes,
 		AuthWebhook: func(issuerID string) (string, []byte) {
 			return hooks.URL(iamauth.Path(issuerID)), hooks.CABundle()
 		},
-		Logger: log.With("component", "cluster-controller"),
+		NodeProxy: proxies.socket,
+		Logger:    log.With("component", "cluster-controller"),
 	})
 	if err != nil {
 		return err
@@ -382,6 +399,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	proxies.kubelet = provider.DialKubelet
 	drainer := &drain.Drainer{Admin: provider.Admin}
 	computeCtl, err := computectl.New(computectl.Config{
 		Compute: instances, Provider: provider, Drainer: drainer, Volumes: volumes, Changes: st,

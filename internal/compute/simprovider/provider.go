@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -309,6 +310,18 @@ func (p *Provider) Sim(ctx context.Context, cluster string) (*sim.Cluster, error
 		return nil, err
 	}
 	return sc.sim, nil
+}
+
+// DialKubelet connects to the kubelet endpoint (IP:10250) of a node the
+// cluster's simulation runs; sim.ErrNoNode when it runs none there.
+func (p *Provider) DialKubelet(_ context.Context, cluster, addr string) (net.Conn, error) {
+	p.mu.Lock()
+	c := p.clusters[cluster].started()
+	p.mu.Unlock()
+	if c == nil {
+		return nil, fmt.Errorf("%w: no node of cluster %s is simulated", sim.ErrNoNode, cluster)
+	}
+	return c.DialKubelet(addr)
 }
 
 // Forget stops the simulation of a cluster (deleted, or gone) once it

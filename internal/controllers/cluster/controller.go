@@ -58,6 +58,10 @@ type Config struct {
 	// issuer id (an id no other control plane has, which a warm control
 	// plane keeps when a cluster adopts it); nil means none.
 	AuthWebhook func(issuerID string) (url string, caPEM []byte)
+	// NodeProxy gives the unix socket of berth's node proxy for the
+	// control plane with the given OIDC issuer id, listening by the time
+	// it returns; nil means kube-apiserver dials nodes itself.
+	NodeProxy func(issuerID string) (socket string)
 }
 
 // Controller reconciles clusters.
@@ -318,12 +322,15 @@ func (c *Controller) spec(cl *clustersvc.Cluster, dir, version string) controlpl
 	}, cl.OIDCIssuerID)
 }
 
-// withAuth adds berth's auth webhook for the control plane with the given
-// issuer id to a spec.
+// withAuth adds berth's auth webhook and node proxy for the control plane
+// with the given issuer id to a spec.
 func (c *Controller) withAuth(s controlplane.Spec, issuerID string) controlplane.Spec {
 	if c.cfg.AuthWebhook != nil {
 		url, ca := c.cfg.AuthWebhook(issuerID)
 		s.AuthWebhookURL, s.AuthWebhookCA = url, string(ca)
+	}
+	if c.cfg.NodeProxy != nil {
+		s.NodeProxySocket = c.cfg.NodeProxy(issuerID)
 	}
 	return s
 }

@@ -70,6 +70,7 @@ func Run(ctx context.Context, specPath string, log *slog.Logger) error {
 		ServiceCIDR:          spec.ServiceCIDR,
 		ServiceAccountIssuer: spec.ServiceAccountIssuer,
 		AuthWebhook:          components.Webhook{URL: spec.AuthWebhookURL, CABundle: []byte(spec.AuthWebhookCA)},
+		NodeProxySocket:      spec.NodeProxySocket,
 		Logger:               log,
 	}
 	err = components.Run(ctx, cfg, func() {

@@ -82,6 +82,9 @@ func apiServerArgs(cfg Config, p pki.Paths) []string {
 			"--authorization-webhook-cache-unauthorized-ttl=10s",
 		)
 	}
+	if cfg.NodeProxySocket != "" {
+		args = append(args, "--egress-selector-config-file="+egressSelectorConfig)
+	}
 	return append(args, emulationArgs(cfg)...)
 }
 

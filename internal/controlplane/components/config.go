@@ -6,10 +6,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/apiserver/pkg/util/compatibility"
+
+	"github.com/berthproject/berth/internal/nodeproxy"
 )
 
 // emulationDepth is how many minors below its own a Kubernetes binary can
@@ -46,6 +49,10 @@ type Config struct {
 	// and requests RBAC does not allow (URL + "/authorize",
 	// SubjectAccessReview): berth's IAM authenticator and access policies.
 	AuthWebhook Webhook
+	// NodeProxySocket, if set, is the unix socket of berth's node proxy
+	// (package nodeproxy): kube-apiserver reaches kubelets and the
+	// cluster network through it, its "cluster" egress.
+	NodeProxySocket string
 	// Logger receives Run's own messages; nil discards them. The
 	// components' klog and etcd logs go to files below Dir.
 	Logger *slog.Logger
@@ -119,6 +126,9 @@ func (c Config) Validate() error {
 		if len(w.CABundle) == 0 {
 			errs = append(errs, errors.New("auth webhook has no CA bundle"))
 		}
+	}
+	if s := c.NodeProxySocket; s != "" && (!filepath.IsAbs(s) || len(s) > nodeproxy.MaxSocketPath) {
+		errs = append(errs, fmt.Errorf("node proxy socket %q is not an absolute path of at most %d bytes", s, nodeproxy.MaxSocketPath))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("components: invalid config: %w", err)

@@ -45,6 +45,9 @@ func TestConfigValidate(t *testing.T) {
 		{"tiny CIDR", func(c *Config) { c.ServiceCIDR = "10.100.0.0/32" }, "too small"},
 		{"http issuer", func(c *Config) { c.ServiceAccountIssuer = "http://example.com" }, "https URL"},
 		{"no issuer", func(c *Config) { c.ServiceAccountIssuer = "" }, "https URL"},
+		{"node proxy", func(c *Config) { c.NodeProxySocket = "/var/lib/berth/run/0123456789abcdef.sock" }, ""},
+		{"relative node proxy", func(c *Config) { c.NodeProxySocket = "run/p.sock" }, "node proxy socket"},
+		{"long node proxy", func(c *Config) { c.NodeProxySocket = "/" + strings.Repeat("d", 120) + ".sock" }, "at most 107 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,6 +137,7 @@ func TestWatchParent(t *testing.T) {
 func TestComponentFlags(t *testing.T) {
 	cfg := validConfig()
 	cfg.KubernetesVersion = SupportedVersions()[1] // emulated: --emulated-version too
+	cfg.NodeProxySocket = "/run/p.sock"            // --egress-selector-config-file too
 	p := pki.PathsFor("/pki")
 	for _, tt := range []struct {
 		name  string

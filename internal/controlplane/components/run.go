@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/internal/kubeconfig"
+	"github.com/berthproject/berth/internal/nodeproxy"
 	"github.com/berthproject/berth/internal/pki"
 )
 
@@ -35,6 +36,7 @@ const (
 	schedulerKubeconfig         = "scheduler.kubeconfig"
 	authnWebhookKubeconfig      = "authn-webhook.kubeconfig"
 	authzWebhookKubeconfig      = "authz-webhook.kubeconfig"
+	egressSelectorConfig        = "egress-selector.yaml"
 )
 
 var (
@@ -106,6 +108,12 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 			if err := writeWebhookKubeconfig(filepath.Join(cfg.Dir, k.file), w.URL+k.path, w.CABundle); err != nil {
 				return fmt.Errorf("starting control plane of %s: %w", cfg.ClusterName, err)
 			}
+		}
+	}
+
+	if cfg.NodeProxySocket != "" {
+		if err := writeFile(filepath.Join(cfg.Dir, egressSelectorConfig), nodeproxy.EgressConfig(cfg.NodeProxySocket)); err != nil {
+			return fmt.Errorf("starting control plane of %s: %w", cfg.ClusterName, err)
 		}
 	}
 
