@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 	"k8s.io/utils/ptr"
 
 	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
@@ -226,8 +228,38 @@ func TestCSIVolumes(t *testing.T) {
 		t.Errorf("the expanded volume: %+v, %v", vols, err)
 	}
 
+	// The node reports the volume's stats, from the driver's
+	// NodeGetVolumeStats, through kube-apiserver's node proxy.
+	raw, err := kc.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", nodeA, "proxy", "stats", "summary").DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("stats summary of %s: %v", nodeA, err)
+	}
+	var summary statsv1alpha1.Summary
+	if err := json.Unmarshal(raw, &summary); err != nil {
+		t.Fatal(err)
+	}
+	var stats *statsv1alpha1.VolumeStats
+	for _, p := range summary.Pods {
+		for i, v := range p.VolumeStats {
+			if p.PodRef.Name == "writer" && v.PVCRef != nil && v.PVCRef.Name == "data" {
+				stats = &p.VolumeStats[i]
+			}
+		}
+	}
+	if stats == nil || stats.CapacityBytes == nil || *stats.CapacityBytes < 15<<30 || stats.UsedBytes == nil || *stats.UsedBytes == 0 {
+		t.Errorf("volume stats of claim data: %+v in %s", stats, raw)
+	}
+	metrics, err := kc.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", nodeA, "proxy", "metrics").DoRaw(ctx)
+	if err != nil || !strings.Contains(string(metrics), `kubelet_volume_stats_capacity_bytes{namespace="default",persistentvolumeclaim="data"}`) {
+		t.Errorf("kubelet metrics: %v\n%s", err, metrics)
+	}
+	// Simulated containers write nothing: their logs are empty, not an error.
+	if logs, err := kc.CoreV1().Pods("default").GetLogs("writer", &corev1.PodLogOptions{}).DoRaw(ctx); err != nil || len(logs) != 0 {
+		t.Errorf("logs of writer: %q %v", logs, err)
+	}
+
 	// A snapshot, restored into a new claim that has the data.
-	_, raw := d.kubeClient(t, "vols")
+	_, raw = d.kubeClient(t, "vols")
 	rc, err := clientcmd.RESTConfigFromKubeConfig(raw)
 	if err != nil {
 		t.Fatal(err)
