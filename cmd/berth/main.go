@@ -64,6 +64,8 @@ func main() {
 		fmt.Printf("berth %s (Kubernetes %s, versions %s)\n", version, kubernetesVersion(), strings.Join(components.SupportedVersions(), ", "))
 	case "controlplane":
 		err = controlplaneCmd(ctx, os.Args[2:])
+	case "kubelet":
+		err = kubeletCmd(ctx, os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
