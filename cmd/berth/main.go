@@ -25,6 +25,7 @@ import (
 	"github.com/berthproject/berth/internal/controlplane/child"
 	"github.com/berthproject/berth/internal/controlplane/components"
 	"github.com/berthproject/berth/internal/daemon"
+	"github.com/berthproject/berth/internal/realnode"
 )
 
 // version is set with -ldflags "-X main.version=...".
@@ -38,6 +39,7 @@ Usage:
   berth spot interrupt [--notice 2m] [--data-dir DIR] INSTANCE-ID...
   berth node token CLUSTER [--ttl 24h] [--bootstrap-kubeconfig] [--data-dir DIR]
   berth node join (--bootstrap-kubeconfig FILE | --node-config FILE) --node-name NAME [options]
+  berth image load [--data-dir DIR] FILE.tar...
   berth version
 
 Default data dir: $BERTH_DATA_DIR, else ~/.berth. Default listen address: 127.0.0.1:4800.
@@ -66,6 +68,8 @@ func main() {
 		err = controlplaneCmd(ctx, os.Args[2:])
 	case "kubelet":
 		err = kubeletCmd(ctx, os.Args[2:])
+	case "image":
+		err = imageCmd(os.Args[2:], os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -122,6 +126,7 @@ func serve(ctx context.Context, args []string) error {
 	maxGroups := fs.Int("max-nodegroups-per-cluster", 30, "quota: managed node groups per cluster (EKS: 30)")
 	evictionTimeout := fs.Duration("nodegroup-eviction-timeout", 15*time.Minute, "how long node group updates wait for evictions that PodDisruptionBudgets block (EKS: 15m)")
 	spotRate := fs.Float64("spot-interruption-rate", 0, "chance per hour that a running Spot instance is reclaimed, for chaos testing (0 never)")
+	instanceProvider := fs.String("instance-provider", "simulated", "what runs the nodes of instances launched without a berth:provider tag: simulated (simulated kubelets) or real (containerd and the upstream kubelet; needs root and Debian's "+realnode.Packages+")")
 	warm := fs.Int("warm-control-planes", 1, "control planes of the default version kept started ahead of time, so that new clusters are ACTIVE at once (0 turns them off; each takes about 300 MB)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -182,6 +187,7 @@ func serve(ctx context.Context, args []string) error {
 		EvictionTimeout:         *evictionTimeout,
 		SpotInterruptionRate:    *spotRate,
 		WarmControlPlanes:       *warm,
+		InstanceProvider:        *instanceProvider,
 		Logger:                  logger,
 		Out:                     os.Stdout,
 	})

@@ -1,11 +1,13 @@
 // Package compute is berth's "EC2": instances and the Auto Scaling Groups
 // that keep a number of them, as records in the store. Providers (simulated
-// kubelets now, real ones later) bring an instance's node to life; the
+// kubelets, or containerd with the upstream kubelet) bring an instance's node to life; the
 // instance and group controllers (internal/controllers/compute) drive them.
 package compute
 
 import (
 	"time"
+
+	"github.com/berthproject/berth/internal/apierror"
 )
 
 // Store kinds owned by this package.
@@ -46,6 +48,25 @@ const (
 	TagLaunchTemplate = "aws:ec2launchtemplate:id"
 )
 
+// TagProvider chooses an instance's provider: ProviderSimulated (a
+// simulated kubelet) or ProviderReal (containerd and the upstream
+// kubelet). On a node group it is passed to its instances.
+const TagProvider = "berth:provider"
+
+// The instance providers.
+const (
+	ProviderSimulated = "simulated"
+	ProviderReal      = "real"
+)
+
+// ValidProvider checks a TagProvider value.
+func ValidProvider(v string) error {
+	if v != ProviderSimulated && v != ProviderReal {
+		return apierror.New(apierror.InvalidParameter, "The value of tag %s must be %s or %s, not '%s'.", TagProvider, ProviderSimulated, ProviderReal, v)
+	}
+	return nil
+}
+
 // Instance is the stored record of one instance.
 type Instance struct {
 	ID           string            `json:"id"`
@@ -62,6 +83,10 @@ type Instance struct {
 	TerminatedAt time.Time         `json:"terminatedAt,omitzero"`
 	CapacityType string            `json:"capacityType"`
 	Tags         map[string]string `json:"tags,omitempty"`
+	// Provider runs the instance's node: ProviderReal, or ProviderSimulated
+	// (also when empty, as for instances launched before providers were
+	// chosen). Fixed at launch: the TagProvider tag, else berth's default.
+	Provider string `json:"provider,omitempty"`
 
 	// Cluster is the EKS cluster the instance's node joins; empty for an
 	// instance that joins none.

@@ -1,6 +1,7 @@
 package compute
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -37,6 +38,9 @@ type Config struct {
 	Account string
 	Region  string
 	Now     func() time.Time
+	// DefaultProvider runs the instances launched without a TagProvider
+	// tag; empty means ProviderSimulated.
+	DefaultProvider string
 }
 
 // Service keeps instances and groups.
@@ -178,6 +182,11 @@ func (s *Service) Launch(ctx context.Context, specs []LaunchSpec, extra ...store
 			Reservation: sp.Reservation,
 		}
 		in.Node.Name = in.PrivateDNS
+		in.Provider = cmp.Or(sp.Tags[TagProvider], s.cfg.DefaultProvider, ProviderSimulated)
+		if err := ValidProvider(in.Provider); err != nil {
+			release()
+			return nil, err
+		}
 		raw, err := json.Marshal(in)
 		if err != nil {
 			release()

@@ -25,6 +25,7 @@ import (
 	"github.com/berthproject/berth/internal/cluster"
 	"github.com/berthproject/berth/internal/compute"
 	"github.com/berthproject/berth/internal/compute/ipam"
+	"github.com/berthproject/berth/internal/compute/realprovider"
 	"github.com/berthproject/berth/internal/compute/simprovider"
 	addonctl "github.com/berthproject/berth/internal/controllers/addon"
 	"github.com/berthproject/berth/internal/controllers/autoscaler"
@@ -49,6 +50,7 @@ import (
 	"github.com/berthproject/berth/internal/iamapi"
 	"github.com/berthproject/berth/internal/iamauth"
 	"github.com/berthproject/berth/internal/nodegroup"
+	"github.com/berthproject/berth/internal/registry"
 	"github.com/berthproject/berth/internal/sigv4"
 	"github.com/berthproject/berth/internal/store"
 	"github.com/berthproject/berth/internal/versions"
@@ -89,6 +91,10 @@ type Config struct {
 	// berth keeps started ahead of time, so that a new cluster is ACTIVE
 	// at once; 0 turns them off.
 	WarmControlPlanes int
+	// InstanceProvider runs the nodes of instances launched without a
+	// berth:provider tag: compute.ProviderSimulated (default when empty)
+	// or compute.ProviderReal.
+	InstanceProvider string
 }
 
 // Validate checks the configuration a user gave.
@@ -111,6 +117,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Executable == "" || len(c.Versions) == 0 {
 		errs = append(errs, errors.New("executable and versions are required"))
+	}
+	switch c.InstanceProvider {
+	case "", compute.ProviderSimulated:
+	case compute.ProviderReal:
+		if err := checkProvider(compute.ProviderReal); err != nil {
+			errs = append(errs, fmt.Errorf("--instance-provider real: %w", err))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--instance-provider %q must be simulated or real", c.InstanceProvider))
 	}
 	return errors.Join(errs...)
 }
@@ -200,6 +215,7 @@ func Run(ctx context.Context, cfg Config) error {
 	nodegroups, err := nodegroup.New(nodegroup.Config{
 		Store: st, Clusters: clusters, Network: network, Versions: catalog, Account: cfg.Account, Region: cfg.Region,
 		MaxNodegroupsPerCluster: cfg.MaxNodegroupsPerCluster, MaxNodesPerNodegroup: cfg.MaxNodesPerNodegroup,
+		CheckProvider: checkProvider,
 	})
 	if err != nil {
 		return err
@@ -280,7 +296,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// One address space for the VPC: instances and pods of every cluster.
 	ips := ipam.NewSubnetAllocator()
-	instances, err := compute.New(compute.Config{Store: st, Network: network, IPs: ips, Account: cfg.Account, Region: cfg.Region})
+	instances, err := compute.New(compute.Config{Store: st, Network: network, IPs: ips, Account: cfg.Account, Region: cfg.Region,
+		DefaultProvider: cfg.InstanceProvider})
 	if err != nil {
 		return err
 	}
@@ -312,6 +329,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	ec2, err := ec2api.New(ec2api.Config{
 		Network: network, Region: cfg.Region, Account: cfg.Account, Instances: instances, Volumes: volumes,
+		CheckProvider: checkProvider,
 		Profiles: func(ctx context.Context, ref string) (*compute.ProfileInfo, error) {
 			p, _, err := iamSvc.InstanceProfileRole(ctx, ref)
 			if p == nil || err != nil {
@@ -400,9 +418,29 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	proxies.kubelet = provider.DialKubelet
+	// The registry real nodes pull from, with the pause image in it.
+	reg, err := registry.Start(ctx, filepath.Join(dataDir, "registry"), "127.0.0.1:0", log.With("component", "registry"))
+	if err != nil {
+		return fmt.Errorf("starting the image registry: %w", err)
+	}
+	defer reg.Close()
+	if err := loadPauseImage(dataDir, reg.Addr()); err != nil {
+		return fmt.Errorf("loading the pause image: %w", err)
+	}
+	realNodes, err := realprovider.New(realprovider.Config{
+		DataDir: filepath.Join(dataDir, "real"), SocketDir: proxySocketDir(dataDir),
+		Join: provider.JoinInfo, Admin: provider.Admin, Spec: provider.NodeSpec,
+		Kubelet:  []string{cfg.Executable, "kubelet"},
+		Registry: reg.Addr(), MirrorHosts: reg.Hosts,
+		Logger: log.With("component", "real-nodes"),
+	})
+	if err != nil {
+		return err
+	}
+	proxies.realNode = realNodes.NodeAt
 	drainer := &drain.Drainer{Admin: provider.Admin}
 	computeCtl, err := computectl.New(computectl.Config{
-		Compute: instances, Provider: provider, Drainer: drainer, Volumes: volumes, Changes: st,
+		Compute: instances, Provider: providers{sim: provider, real: realNodes}, Drainer: drainer, Volumes: volumes, Changes: st,
 		SpotInterruptionRate: cfg.SpotInterruptionRate,
 		Logger:               log.With("component", "compute-controller"),
 	})
@@ -509,6 +547,11 @@ func Run(ctx context.Context, cfg Config) error {
 	run("simulated nodes", func() error {
 		<-ctx.Done()
 		provider.Wait()
+		return nil
+	})
+	run("real nodes", func() error {
+		<-ctx.Done()
+		realNodes.StopAll()
 		return nil
 	})
 	run("fargate controller", func() error {

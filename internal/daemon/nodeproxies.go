@@ -30,6 +30,9 @@ type nodeProxies struct {
 	cluster func(ctx context.Context, issuerID string) (string, bool)
 	// kubelet connects to a simulated node's kubelet endpoint.
 	kubelet func(ctx context.Context, cluster, addr string) (net.Conn, error)
+	// realNode reports a real node's address, which is dialled: the host
+	// routes to it.
+	realNode func(ip netip.Addr) bool
 
 	mu      sync.Mutex
 	closed  bool
@@ -102,7 +105,7 @@ func (p *nodeProxies) listen(path string) (net.Listener, error) {
 func (p *nodeProxies) dialer(issuerID string) nodeproxy.DialFunc {
 	return func(ctx context.Context, addr string) (net.Conn, error) {
 		ap, err := netip.ParseAddrPort(addr)
-		if err == nil && ap.Addr().IsLoopback() {
+		if err == nil && (ap.Addr().IsLoopback() || p.realNode != nil && p.realNode(ap.Addr())) {
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", addr)
 		}

@@ -756,6 +756,16 @@ func (h *Handler) launchSpec(ctx context.Context, c *call, d compute.TemplateDat
 			return sp, queryapi.Errorf("InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.", ts.ResourceType)
 		}
 	}
+	if p, ok := sp.Tags[compute.TagProvider]; ok {
+		if compute.ValidProvider(p) != nil {
+			return sp, queryapi.Errorf("InvalidParameterValue", "The value of tag %s must be %s or %s, not '%s'.", compute.TagProvider, compute.ProviderSimulated, compute.ProviderReal, p)
+		}
+		if h.cfg.CheckProvider != nil {
+			if err := h.cfg.CheckProvider(p); err != nil {
+				return sp, queryapi.Errorf("Unsupported", "This machine cannot run %s instances: %v", p, err)
+			}
+		}
+	}
 	if ref != nil {
 		sp.Tags[compute.TagLaunchTemplate] = ref.ID
 		sp.Tags["aws:ec2launchtemplate:version"] = strconv.Itoa(ref.Version)

@@ -177,6 +177,10 @@ func TestRunInstances(t *testing.T) {
 		{"unmodelled parameter", func(in *ec2.RunInstancesInput) {
 			in.HibernationOptions = &types.HibernationOptionsRequest{Configured: aws.Bool(true)}
 		}, "InvalidParameterValue"},
+		{"unknown provider", func(in *ec2.RunInstancesInput) {
+			in.TagSpecifications = []types.TagSpecification{{ResourceType: types.ResourceTypeInstance,
+				Tags: []types.Tag{{Key: aws.String("berth:provider"), Value: aws.String("metal")}}}}
+		}, "InvalidParameterValue"},
 	}
 	for _, b := range bad {
 		in := base()

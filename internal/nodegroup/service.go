@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthproject/berth/internal/apierror"
 	"github.com/berthproject/berth/internal/cluster"
+	"github.com/berthproject/berth/internal/compute"
 	"github.com/berthproject/berth/internal/compute/instancetypes"
 	"github.com/berthproject/berth/internal/paging"
 	"github.com/berthproject/berth/internal/store"
@@ -46,6 +47,10 @@ type Config struct {
 	// group": the largest maxSize (default 450).
 	MaxNodesPerNodegroup int
 	Now                  func() time.Time
+	// CheckProvider says whether this machine can run the nodes of an
+	// instance provider (compute.ProviderReal needs containerd); nil
+	// accepts every provider.
+	CheckProvider func(provider string) error
 }
 
 // Service implements the managed node group operations of the EKS API.
@@ -271,6 +276,16 @@ func (s *Service) build(in CreateInput, c *cluster.Cluster) (*Nodegroup, error) 
 	}
 	if err := cluster.ValidateTags(in.Tags); err != nil {
 		return nil, err
+	}
+	if p, ok := in.Tags[compute.TagProvider]; ok {
+		if err := compute.ValidProvider(p); err != nil {
+			return nil, err
+		}
+		if s.cfg.CheckProvider != nil {
+			if err := s.cfg.CheckProvider(p); err != nil {
+				return nil, apierror.New(apierror.InvalidParameter, "Node group %s cannot have %s nodes on this machine: %v", in.Name, p, err)
+			}
+		}
 	}
 	uc := UpdateConfig{MaxUnavailable: 1}
 	if in.UpdateConfig != nil {

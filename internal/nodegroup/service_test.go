@@ -2,6 +2,7 @@ package nodegroup_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -65,6 +66,12 @@ func newFixture(t *testing.T) *fixture {
 	svc, err := nodegroup.New(nodegroup.Config{
 		Store: st, Clusters: clusters, Network: network, Account: account, Region: region,
 		MaxNodegroupsPerCluster: 3, MaxNodesPerNodegroup: 10, Now: clk.Now,
+		CheckProvider: func(p string) error {
+			if p == "real" {
+				return errors.New("missing containerd")
+			}
+			return nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -348,6 +355,10 @@ func TestCreateValidation(t *testing.T) {
 			in.UpdateConfig = &nodegroup.UpdateSettings{UpdateStrategy: "FAST"}
 		}, apierror.InvalidParameter, "Unsupported updateStrategy"},
 		{"warm pool", func(in *nodegroup.CreateInput) { in.Unsupported = []string{"warmPoolConfig"} }, apierror.InvalidParameter, "berth does not support warmPoolConfig"},
+		{"unknown provider", func(in *nodegroup.CreateInput) { in.Tags = map[string]string{"berth:provider": "metal"} }, apierror.InvalidParameter,
+			"The value of tag berth:provider must be simulated or real, not 'metal'."},
+		{"provider this machine lacks", func(in *nodegroup.CreateInput) { in.Tags = map[string]string{"berth:provider": "real"} }, apierror.InvalidParameter,
+			"cannot have real nodes on this machine: missing containerd"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := f.input("valid")

@@ -53,6 +53,12 @@ type Config struct {
 	Taints     []string
 	MaxPods    int
 	ClusterDNS string
+	// Registry is berth's registry (HOST:PORT on loopback), which the
+	// node's containerd uses as the mirror of MirrorHosts and of berth.local
+	// (the pause image). Empty: the pause image is imported instead, and
+	// images come only from registries the host reaches.
+	Registry    string
+	MirrorHosts []string
 	// Kubelet is the command that runs kubelet (RunKubelet) with the
 	// flags appended: `berth kubelet`.
 	Kubelet []string
@@ -66,7 +72,7 @@ type Node struct {
 	log     *slog.Logger
 	netns   string
 	hostIf  string
-	fwd     net.Listener
+	fwds    []net.Listener
 	procs   []*exec.Cmd
 	done    []chan struct{}
 	stopped sync.Once
@@ -95,6 +101,16 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 			n.Stop()
 		}
 	}()
+	// What a node left when berth was killed: its containers and shims
+	// (which outlive containerd), their mounts, containerd's state (like
+	// /run, not kept across a boot). Images, certificates and kubelet's
+	// pod directories are kept.
+	n.killNamespace()
+	killCgroup(n.cgroup())
+	unmountBelow(cfg.Dir)
+	if err := os.RemoveAll(filepath.Join(cfg.Dir, "containerd", "state")); err != nil {
+		return nil, err
+	}
 	for _, d := range []string{cfg.Dir, cfg.SocketDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
@@ -103,8 +119,18 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := n.network(); err != nil {
 		return nil, fmt.Errorf("realnode: network of %s: %w", cfg.Name, err)
 	}
-	if err := n.forwardAPIServer(); err != nil {
-		return nil, fmt.Errorf("realnode: API server forwarder of %s: %w", cfg.Name, err)
+	u, err := url.Parse(cfg.Server)
+	if err != nil {
+		return nil, fmt.Errorf("realnode: server %q: %w", cfg.Server, err)
+	}
+	forwarded := []string{u.Host}
+	if cfg.Registry != "" {
+		forwarded = append(forwarded, cfg.Registry)
+	}
+	for _, addr := range forwarded {
+		if err := n.forward(addr); err != nil {
+			return nil, fmt.Errorf("realnode: forwarding %s into the node %s: %w", addr, cfg.Name, err)
+		}
 	}
 	if err := n.startContainerd(ctx); err != nil {
 		return nil, fmt.Errorf("realnode: containerd of %s: %w", cfg.Name, err)
@@ -167,20 +193,15 @@ func (n *Node) cleanNetwork() {
 	_ = exec.Command(n.cfg.Tools.IP, "netns", "del", n.netns).Run()
 }
 
-// forwardAPIServer listens inside the namespace on the cluster
-// endpoint's loopback address and port and forwards to the host's: the
-// node reaches the endpoint at the address in its kubeconfig, which is
-// loopback.
-func (n *Node) forwardAPIServer() error {
-	u, err := url.Parse(n.cfg.Server)
+// forward listens inside the namespace on a loopback address of the host
+// (the cluster endpoint, the registry) and forwards to it: the node
+// reaches them at the loopback addresses its configuration names.
+func (n *Node) forward(addr string) error {
+	ln, err := listenIn(filepath.Join("/run/netns", n.netns), addr)
 	if err != nil {
 		return err
 	}
-	ln, err := listenIn(filepath.Join("/run/netns", n.netns), u.Host)
-	if err != nil {
-		return err
-	}
-	n.fwd = ln
+	n.fwds = append(n.fwds, ln)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -191,7 +212,7 @@ func (n *Node) forwardAPIServer() error {
 				defer c.Close()
 				var d net.Dialer
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				up, err := d.DialContext(ctx, "tcp", u.Host)
+				up, err := d.DialContext(ctx, "tcp", addr)
 				cancel()
 				if err != nil {
 					return
@@ -322,6 +343,7 @@ state = %q
     bin_dir = %q
     conf_dir = %q
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc", PauseImage, n.cfg.Tools.Runc, n.cfg.Tools.CNIDir, netd)
+	conf += n.mirrors()
 	confPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return err
@@ -347,11 +369,39 @@ state = %q
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	if n.cfg.Registry != "" {
+		return nil // containerd pulls the pause image from the registry
+	}
 	var img bytes.Buffer
 	if err := WritePauseImage(&img, runtime.GOARCH); err != nil {
 		return err
 	}
 	return n.importImage(ctx, &img)
+}
+
+// DefaultMirrorHosts are the registries whose images berth's registry
+// stands in for even before any of theirs is loaded.
+var DefaultMirrorHosts = []string{"berth.local", "docker.io", "public.ecr.aws", "registry.k8s.io", "quay.io", "ghcr.io", "gcr.io"}
+
+// mirrors is containerd's registry configuration: berth's registry as the
+// mirror of every host it holds images of (a path per host, as the
+// registry keeps them), the host itself after it.
+func (n *Node) mirrors() string {
+	if n.cfg.Registry == "" {
+		return ""
+	}
+	hosts := slices.Clone(DefaultMirrorHosts)
+	for _, h := range n.cfg.MirrorHosts {
+		if !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	var b strings.Builder
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.%q]\n  endpoint = [%q]\n",
+			h, "http://"+n.cfg.Registry+"/v2/"+h)
+	}
+	return b.String()
 }
 
 // importImage loads an image archive (OCI layout or docker save) into
@@ -571,8 +621,8 @@ func (n *Node) Stop() {
 		}
 		n.killNamespace()
 		killCgroup(n.cgroup())
-		if n.fwd != nil {
-			n.fwd.Close()
+		for _, ln := range n.fwds {
+			ln.Close()
 		}
 		unmountBelow(n.cfg.Dir)
 		n.cleanNetwork()
@@ -619,3 +669,6 @@ func (n *Node) Remove() error {
 	n.Stop()
 	return errors.Join(os.RemoveAll(n.cfg.Dir))
 }
+
+// IP is the node's address.
+func (n *Node) IP() netip.Addr { return n.cfg.IP.Addr() }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -95,13 +96,44 @@ func WritePauseImage(out io.Writer, arch string) error {
 	if err != nil {
 		return err
 	}
+	return WriteImage(out, Image{Name: PauseImage, Arch: arch, Entrypoint: []string{"/pause"},
+		Files: []File{{Path: "pause", Mode: 0o755, Data: bin}}})
+}
+
+// Image is a one-layer image to write as an OCI layout.
+type Image struct {
+	Name, Arch      string
+	Entrypoint, Cmd []string
+	Files           []File
+}
+
+// File is a file, or a symbolic link when Link is set, of an image's
+// layer.
+type File struct {
+	Path string
+	Mode int64
+	Data []byte
+	Link string
+}
+
+// WriteImage writes img as an OCI image layout tar whose one manifest
+// carries img.Name as its io.containerd.image.name annotation.
+func WriteImage(out io.Writer, img Image) error {
 	var layer bytes.Buffer
 	lt := tar.NewWriter(&layer)
-	if err := lt.WriteHeader(&tar.Header{Name: "pause", Mode: 0o755, Size: int64(len(bin)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}); err != nil {
-		return err
-	}
-	if _, err := lt.Write(bin); err != nil {
-		return err
+	for _, f := range img.Files {
+		h := &tar.Header{Name: f.Path, Mode: f.Mode, Size: int64(len(f.Data)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}
+		if f.Link != "" {
+			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, f.Link, 0
+		}
+		if err := lt.WriteHeader(h); err != nil {
+			return err
+		}
+		if f.Link == "" {
+			if _, err := lt.Write(f.Data); err != nil {
+				return err
+			}
+		}
 	}
 	if err := lt.Close(); err != nil {
 		return err
@@ -115,8 +147,9 @@ func WritePauseImage(out io.Writer, arch string) error {
 		return err
 	}
 	config, err := json.Marshal(map[string]any{
-		"architecture": arch, "os": "linux",
-		"config": map[string]any{"Entrypoint": []string{"/pause"}},
+		"architecture": img.Arch, "os": "linux",
+		"config": map[string]any{"Entrypoint": img.Entrypoint, "Cmd": img.Cmd,
+			"Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
 		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{digest(layer.Bytes())}},
 	})
 	if err != nil {
@@ -131,7 +164,8 @@ func WritePauseImage(out io.Writer, arch string) error {
 		return err
 	}
 	md := descriptor("application/vnd.oci.image.manifest.v1+json", manifest)
-	md["annotations"] = map[string]string{"io.containerd.image.name": PauseImage, "org.opencontainers.image.ref.name": "3.10"}
+	tag := img.Name[strings.LastIndex(img.Name, ":")+1:]
+	md["annotations"] = map[string]string{"io.containerd.image.name": img.Name, "org.opencontainers.image.ref.name": tag}
 	index, err := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []any{md}})
 	if err != nil {
 		return err

@@ -81,6 +81,7 @@ type simCluster struct {
 	key    string // server and CA fingerprint: a recreated cluster differs
 	sim    *sim.Cluster
 	admin  kubernetes.Interface
+	token  string // the bootstrap token its nodes join with
 	cancel context.CancelFunc
 	done   chan struct{}
 	ready  chan struct{}
@@ -193,6 +194,7 @@ func (p *Provider) run(name string, sc *simCluster, rc *rest.Config) {
 		return
 	}
 	sc.sim = c
+	sc.token = token
 	close(sc.ready)
 	if err := c.Start(ctx); err != nil {
 		p.log.Warn("simulated nodes stopped", "cluster", name, "err", err)
@@ -323,6 +325,21 @@ func (p *Provider) DialKubelet(_ context.Context, cluster, addr string) (net.Con
 	}
 	return c.DialKubelet(addr)
 }
+
+// JoinInfo gives what a node outside the simulation (a real kubelet)
+// needs to join a cluster by TLS bootstrapping, as a managed node's
+// user data carries it: the endpoint, its CA and a bootstrap token.
+func (p *Provider) JoinInfo(ctx context.Context, cluster string) (server string, ca []byte, token string, err error) {
+	sc, err := p.cluster(ctx, cluster)
+	if err != nil {
+		return "", nil, "", err
+	}
+	return sc.sim.Server(), sc.sim.CAData(), sc.token, nil
+}
+
+// NodeSpec is the node an instance is, as EKS's AMI registers it: name,
+// provider id, address, capacity, the labels and taints.
+func (p *Provider) NodeSpec(in *compute.Instance) (sim.NodeSpec, error) { return p.nodeSpec(in) }
 
 // Forget stops the simulation of a cluster (deleted, or gone) once it
 // simulates no node: nodes that are not instances (Fargate) keep it.

@@ -261,6 +261,11 @@ func (c *Controller) createGroup(ctx context.Context, ng *ngsvc.Nodegroup) error
 		"k8s.io/cluster-autoscaler/enabled":       "true",
 		"k8s.io/cluster-autoscaler/" + ng.Cluster: "owned",
 	}
+	// berth's provider choice goes to the instances, as EKS passes a
+	// node group's launch template tags.
+	if p, ok := ng.Tags[compute.TagProvider]; ok {
+		tags[compute.TagProvider] = p
+	}
 	g := &compute.Group{
 		Name: ng.ASG, ARN: c.cfg.Compute.GroupARN(ng.ASG, ng.ID), CreatedAt: c.cfg.Compute.Now().UTC(),
 		Cluster: ng.Cluster, Nodegroup: ng.Name,
