@@ -17,3 +17,12 @@ func kubeletCmd(ctx context.Context, args []string) error {
 	os.Exit(realnode.RunKubelet(ctx, args))
 	return nil
 }
+
+// kubeProxyCmd runs the upstream kube-proxy of a real node.
+func kubeProxyCmd(args []string) error {
+	if os.Getppid() == 1 {
+		return fmt.Errorf("kube-proxy is started by berth serve for a real node, not by hand")
+	}
+	os.Exit(realnode.RunKubeProxy(args))
+	return nil
+}

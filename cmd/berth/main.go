@@ -68,6 +68,8 @@ func main() {
 		err = controlplaneCmd(ctx, os.Args[2:])
 	case "kubelet":
 		err = kubeletCmd(ctx, os.Args[2:])
+	case "kube-proxy":
+		err = kubeProxyCmd(os.Args[2:])
 	case "image":
 		err = imageCmd(os.Args[2:], os.Stdout)
 	case "help", "-h", "--help":

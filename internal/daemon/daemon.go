@@ -430,7 +430,7 @@ func Run(ctx context.Context, cfg Config) error {
 	realNodes, err := realprovider.New(realprovider.Config{
 		DataDir: filepath.Join(dataDir, "real"), SocketDir: proxySocketDir(dataDir),
 		Join: provider.JoinInfo, Admin: provider.Admin, Spec: provider.NodeSpec,
-		Kubelet:  []string{cfg.Executable, "kubelet"},
+		Kubelet: []string{cfg.Executable, "kubelet"}, KubeProxy: []string{cfg.Executable, "kube-proxy"},
 		Registry: reg.Addr(), MirrorHosts: reg.Hosts,
 		Logger: log.With("component", "real-nodes"),
 	})

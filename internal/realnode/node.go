@@ -62,6 +62,14 @@ type Config struct {
 	// Kubelet is the command that runs kubelet (RunKubelet) with the
 	// flags appended: `berth kubelet`.
 	Kubelet []string
+	// KubeProxy is the command that runs kube-proxy (RunKubeProxy):
+	// `berth kube-proxy`; empty means no kube-proxy (no Services).
+	// KubeProxyCert and KubeProxyKey (PEM) are its client certificate, of
+	// user system:kube-proxy. ClusterCIDR is the range of every node's
+	// pods, which kube-proxy does not masquerade.
+	KubeProxy                   []string
+	KubeProxyCert, KubeProxyKey []byte
+	ClusterCIDR                 netip.Prefix
 	Tools   Tools
 	Logger  *slog.Logger
 }
@@ -137,6 +145,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	if err := n.startKubelet(); err != nil {
 		return nil, fmt.Errorf("realnode: kubelet of %s: %w", cfg.Name, err)
+	}
+	if len(cfg.KubeProxy) > 0 {
+		if err := n.startKubeProxy(); err != nil {
+			return nil, fmt.Errorf("realnode: kube-proxy of %s: %w", cfg.Name, err)
+		}
 	}
 	return n, nil
 }
@@ -575,6 +588,57 @@ func killCgroup(path string) {
 			_ = os.Remove(dirs[i])
 		}
 	}
+}
+
+// startKubeProxy writes kube-proxy's configuration and kubeconfig and
+// starts it in the namespace (iptables mode: the node's own tables).
+func (n *Node) startKubeProxy() error {
+	dir := n.cfg.Dir
+	kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: cluster
+  cluster: {server: %q, certificate-authority: %q}
+users:
+- name: kube-proxy
+  user: {client-certificate: %q, client-key: %q}
+contexts:
+- name: kube-proxy
+  context: {cluster: cluster, user: kube-proxy}
+current-context: kube-proxy
+`, n.cfg.Server, filepath.Join(dir, "ca.crt"), filepath.Join(dir, "kube-proxy.crt"), filepath.Join(dir, "kube-proxy.key"))
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{
+		{"kube-proxy.crt", n.cfg.KubeProxyCert},
+		{"kube-proxy.key", n.cfg.KubeProxyKey},
+		{"kube-proxy.kubeconfig", []byte(kc)},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, 0o600); err != nil {
+			return err
+		}
+	}
+	cidr := n.cfg.ClusterCIDR
+	if !cidr.IsValid() {
+		cidr = n.cfg.PodCIDR
+	}
+	conf := fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: %q}
+mode: iptables
+clusterCIDR: %q
+hostnameOverride: %q
+bindAddress: 0.0.0.0
+metricsBindAddress: 127.0.0.1:10249
+healthzBindAddress: 127.0.0.1:10256
+conntrack: {maxPerCore: 0, min: 0}
+`, filepath.Join(dir, "kube-proxy.kubeconfig"), cidr.Masked().String(), n.cfg.Name)
+	confPath := filepath.Join(dir, "kube-proxy-config.yaml")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	return n.start("kube-proxy", append(slices.Clone(n.cfg.KubeProxy), "--config="+confPath, "--v=1")...)
 }
 
 // ensureCgroup makes the node's parent cgroup in every v1 hierarchy

@@ -49,6 +49,9 @@ type Config struct {
 	// MirrorHosts lists the registry hosts it holds images of.
 	Registry    string
 	MirrorHosts func() []string
+	// KubeProxy is the command that runs kube-proxy: berth's executable
+	// and "kube-proxy"; empty means nodes without kube-proxy.
+	KubeProxy []string
 	// PodRanges is where node pod ranges come from, one /24 per node
 	// (default 100.64.0.0/16, a range EKS custom networking also uses).
 	PodRanges netip.Prefix
@@ -65,9 +68,10 @@ type Provider struct {
 
 	forwarding sync.Once
 
-	mu     sync.Mutex
-	nodes  map[string]*realnode.Node // by instance id
-	ranges map[string]netip.Prefix   // by instance id, persisted
+	mu         sync.Mutex
+	nodes      map[string]*realnode.Node // by instance id
+	ranges     map[string]netip.Prefix   // by instance id, persisted
+	proxyCerts map[string]proxyCert      // by cluster
 }
 
 // New returns a Provider; the machine is checked when a node starts.
@@ -87,7 +91,8 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Provider{cfg: cfg, log: cfg.Logger, nodes: map[string]*realnode.Node{}, ranges: map[string]netip.Prefix{}}
+	p := &Provider{cfg: cfg, log: cfg.Logger, nodes: map[string]*realnode.Node{}, ranges: map[string]netip.Prefix{},
+		proxyCerts: map[string]proxyCert{}}
 	raw, err := os.ReadFile(p.rangesFile())
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -191,6 +196,16 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 	if err != nil {
 		return err
 	}
+	admin, err := p.cfg.Admin(ctx, in.Cluster)
+	if err != nil {
+		return err
+	}
+	var proxyCert, proxyKey []byte
+	if len(p.cfg.KubeProxy) > 0 {
+		if proxyCert, proxyKey, err = p.kubeProxyCert(ctx, in.Cluster, admin); err != nil {
+			return err
+		}
+	}
 	maxPods := int(spec.Capacity.Pods().Value())
 	var mirrorHosts []string
 	if p.cfg.MirrorHosts != nil {
@@ -209,6 +224,8 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 		ClusterDNS: "10.100.0.10",
 		Kubelet:    p.cfg.Kubelet, Tools: tools, Logger: p.log,
 		Registry: p.cfg.Registry, MirrorHosts: mirrorHosts,
+		KubeProxy: p.cfg.KubeProxy, KubeProxyCert: proxyCert, KubeProxyKey: proxyKey,
+		ClusterCIDR: p.cfg.PodRanges,
 	})
 	if err != nil {
 		return err
@@ -216,10 +233,6 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 	p.mu.Lock()
 	p.nodes[in.ID] = n
 	p.mu.Unlock()
-	admin, err := p.cfg.Admin(ctx, in.Cluster)
-	if err != nil {
-		return err
-	}
 	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, p.cfg.ReadyTimeout, true, func(ctx context.Context) (bool, error) {
 		node, err := admin.CoreV1().Nodes().Get(ctx, spec.Name, metav1.GetOptions{})
 		if err != nil {
