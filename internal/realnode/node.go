@@ -70,8 +70,8 @@ type Config struct {
 	KubeProxy                   []string
 	KubeProxyCert, KubeProxyKey []byte
 	ClusterCIDR                 netip.Prefix
-	Tools   Tools
-	Logger  *slog.Logger
+	Tools                       Tools
+	Logger                      *slog.Logger
 }
 
 // Node is a running real node.
