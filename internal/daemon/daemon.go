@@ -502,7 +502,7 @@ func Run(ctx context.Context, cfg Config) error {
 		log: log.With("component", "csi"),
 	}
 	addonCtl, err := addonctl.New(addonctl.Config{
-		Addons: addons, Changes: st, Clusters: provider, Drivers: drivers.drivers(),
+		Addons: addons, Changes: st, Clusters: provider, RealNodes: realNodes, Drivers: drivers.drivers(),
 		Ready: func(ctx context.Context, name string) bool {
 			cl, _, err := clusters.Get(ctx, name)
 			return err == nil && (cl.Status == cluster.StatusActive || cl.Status == cluster.StatusUpdating)

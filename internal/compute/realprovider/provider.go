@@ -69,9 +69,18 @@ type Provider struct {
 	forwarding sync.Once
 
 	mu         sync.Mutex
-	nodes      map[string]*realnode.Node // by instance id
-	ranges     map[string]netip.Prefix   // by instance id, persisted
-	proxyCerts map[string]proxyCert      // by cluster
+	nodes      map[string]*running                 // by instance id
+	ranges     map[string]netip.Prefix             // by instance id, persisted
+	proxyCerts map[string]proxyCert                // by cluster
+	drivers    map[string]map[string]sim.CSIDriver // CSI drivers by cluster and name
+}
+
+// running is a node the provider runs.
+type running struct {
+	node        *realnode.Node
+	id, cluster string
+	spec        sim.NodeSpec
+	plugins     map[string]*servedPlugin // by driver
 }
 
 // New returns a Provider; the machine is checked when a node starts.
@@ -91,8 +100,8 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Provider{cfg: cfg, log: cfg.Logger, nodes: map[string]*realnode.Node{}, ranges: map[string]netip.Prefix{},
-		proxyCerts: map[string]proxyCert{}}
+	p := &Provider{cfg: cfg, log: cfg.Logger, nodes: map[string]*running{}, ranges: map[string]netip.Prefix{},
+		proxyCerts: map[string]proxyCert{}, drivers: map[string]map[string]sim.CSIDriver{}}
 	raw, err := os.ReadFile(p.rangesFile())
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -230,9 +239,13 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 	if err != nil {
 		return err
 	}
+	rn := &running{node: n, id: in.ID, cluster: in.Cluster, spec: spec, plugins: map[string]*servedPlugin{}}
 	p.mu.Lock()
-	p.nodes[in.ID] = n
+	p.nodes[in.ID] = rn
 	p.mu.Unlock()
+	if err := p.startPlugins(rn); err != nil {
+		p.log.Warn("CSI node plugins of a real node", "node", spec.Name, "err", err)
+	}
 	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, p.cfg.ReadyTimeout, true, func(ctx context.Context) (bool, error) {
 		node, err := admin.CoreV1().Nodes().Get(ctx, spec.Name, metav1.GetOptions{})
 		if err != nil {
@@ -273,13 +286,15 @@ func (p *Provider) Running(in *compute.Instance) bool {
 
 func (p *Provider) stop(id string) *realnode.Node {
 	p.mu.Lock()
-	n := p.nodes[id]
+	rn := p.nodes[id]
 	delete(p.nodes, id)
 	p.mu.Unlock()
-	if n != nil {
-		n.Stop()
+	if rn == nil {
+		return nil
 	}
-	return n
+	rn.node.Stop()
+	p.stopPlugins(rn)
+	return rn.node
 }
 
 // Stop stops the node as a machine that went away, removes its state
@@ -312,8 +327,8 @@ func (p *Provider) Stop(ctx context.Context, in *compute.Instance) error {
 func (p *Provider) NodeAt(ip netip.Addr) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, n := range p.nodes {
-		if n.IP() == ip {
+	for _, rn := range p.nodes {
+		if rn.node.IP() == ip {
 			return true
 		}
 	}
@@ -325,11 +340,14 @@ func (p *Provider) NodeAt(ip netip.Addr) bool {
 func (p *Provider) StopAll() {
 	p.mu.Lock()
 	nodes := p.nodes
-	p.nodes = map[string]*realnode.Node{}
+	p.nodes = map[string]*running{}
 	p.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, n := range nodes {
-		wg.Go(n.Stop)
+	for _, rn := range nodes {
+		wg.Go(func() {
+			rn.node.Stop()
+			p.stopPlugins(rn)
+		})
 	}
 	wg.Wait()
 }

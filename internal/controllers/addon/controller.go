@@ -44,6 +44,12 @@ type Clusters interface {
 	Admin(ctx context.Context, cluster string) (kubernetes.Interface, error)
 }
 
+// RealNodes runs CSI node plugins on the real nodes of a cluster.
+type RealNodes interface {
+	AddCSIDriver(ctx context.Context, cluster string, d sim.CSIDriver) error
+	RemoveCSIDriver(ctx context.Context, cluster, name string) error
+}
+
 // Driver is what an add-on installs.
 type Driver struct {
 	// CSIDriver is the object the add-on registers.
@@ -60,6 +66,9 @@ type Config struct {
 	Addons   *addon.Service
 	Changes  Watcher
 	Clusters Clusters
+	// RealNodes runs the node plugins on a cluster's real nodes; nil
+	// when there are none.
+	RealNodes RealNodes
 	// Drivers are the add-ons berth runs, by add-on name.
 	Drivers map[string]Driver
 	// Ready reports whether a cluster is ACTIVE (or UPDATING).
@@ -239,7 +248,13 @@ func (c *Controller) install(ctx context.Context, cluster, key string, d Driver)
 	if err != nil {
 		return err
 	}
-	return s.AddCSIDriver(ctx, d.Node)
+	if err := s.AddCSIDriver(ctx, d.Node); err != nil {
+		return err
+	}
+	if c.cfg.RealNodes != nil {
+		return c.cfg.RealNodes.AddCSIDriver(ctx, cluster, d.Node)
+	}
+	return nil
 }
 
 // start runs the driver's controller side for the cluster, once.
@@ -286,6 +301,11 @@ func (c *Controller) uninstall(ctx context.Context, cluster string, d Driver, pr
 	}
 	if s, err := c.cfg.Clusters.Sim(ctx, cluster); err == nil {
 		if err := s.RemoveCSIDriver(ctx, d.Node.Name); err != nil {
+			return err
+		}
+	}
+	if c.cfg.RealNodes != nil {
+		if err := c.cfg.RealNodes.RemoveCSIDriver(ctx, cluster, d.Node.Name); err != nil {
 			return err
 		}
 	}
