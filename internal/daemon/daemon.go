@@ -432,6 +432,11 @@ func Run(ctx context.Context, cfg Config) error {
 		Join: provider.JoinInfo, Admin: provider.Admin, Spec: provider.NodeSpec,
 		Kubelet: []string{cfg.Executable, "kubelet"}, KubeProxy: []string{cfg.Executable, "kube-proxy"},
 		Registry: reg.Addr(), MirrorHosts: reg.Hosts,
+		Released: func() {
+			if err := csiebs.CleanupLoops(filepath.Join(dataDir, "ebs")); err != nil {
+				log.Warn("releasing the loop devices of stopped real nodes", "err", err)
+			}
+		},
 		Logger: log.With("component", "real-nodes"),
 	})
 	if err != nil {

@@ -49,6 +49,10 @@ type Config struct {
 	// MirrorHosts lists the registry hosts it holds images of.
 	Registry    string
 	MirrorHosts func() []string
+	// Released is called after nodes stopped, to let go of what their
+	// volumes held that their mounts did not (the loop devices of EBS
+	// volumes, as a machine's power-off does); nil does nothing.
+	Released func()
 	// KubeProxy is the command that runs kube-proxy: berth's executable
 	// and "kube-proxy"; empty means nodes without kube-proxy.
 	KubeProxy []string
@@ -294,7 +298,14 @@ func (p *Provider) stop(id string) *realnode.Node {
 	}
 	rn.node.Stop()
 	p.stopPlugins(rn)
+	p.released()
 	return rn.node
+}
+
+func (p *Provider) released() {
+	if p.cfg.Released != nil {
+		p.cfg.Released()
+	}
 }
 
 // Stop stops the node as a machine that went away, removes its state
@@ -350,4 +361,5 @@ func (p *Provider) StopAll() {
 		})
 	}
 	wg.Wait()
+	p.released()
 }

@@ -1,0 +1,375 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/utils/ptr"
+
+	"github.com/berthproject/berth/internal/realnode"
+)
+
+// busyboxImage is the test workload: the host's static busybox as a
+// one-layer image (no registry is reachable here), with the applets the
+// tests use.
+const busyboxImage = "docker.io/library/busybox:berth-test"
+
+// skipWithoutRealNodes skips a test on a machine that cannot run real
+// nodes, saying what it lacks.
+func skipWithoutRealNodes(t testing.TB) {
+	t.Helper()
+	skipShort(t)
+	if _, err := realnode.Check(); err != nil {
+		t.Skipf("real nodes cannot run here: %v", err)
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Skip("real node tests need /bin/busybox for their workload image: apt-get install busybox-static")
+	}
+}
+
+// writeBusyboxImage writes busyboxImage as an OCI layout archive.
+func writeBusyboxImage(t testing.TB) string {
+	t.Helper()
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := []realnode.File{{Path: "bin/busybox", Mode: 0o755, Data: bb}}
+	for _, applet := range []string{"sh", "httpd", "cat", "echo", "sleep", "hostname", "mkdir", "nc", "df"} {
+		files = append(files, realnode.File{Path: "bin/" + applet, Mode: 0o777, Link: "busybox"})
+	}
+	var buf bytes.Buffer
+	if err := realnode.WriteImage(&buf, realnode.Image{Name: busyboxImage, Arch: runtime.GOARCH, Cmd: []string{"sh"}, Files: files}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "busybox.tar")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// execIn runs a command in a pod's container through the API server
+// and the node's kubelet, as kubectl exec does.
+func execIn(ctx context.Context, rc *rest.Config, kc kubernetes.Interface, pod string, cmd ...string) (string, error) {
+	req := kc.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(pod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Command: cmd, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+	ex, err := remotecommand.NewSPDYExecutor(rc, "POST", req.URL())
+	if err != nil {
+		return "", err
+	}
+	var out, errOut bytes.Buffer
+	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &errOut})
+	if err != nil {
+		return out.String(), fmt.Errorf("%w: %s", err, errOut.String())
+	}
+	return out.String(), nil
+}
+
+// httpGet asks a pod to fetch a URL's body with busybox nc (its static
+// wget cannot resolve through glibc's NSS).
+func httpGet(ctx context.Context, rc *rest.Config, kc kubernetes.Interface, pod, hostPort string) (string, error) {
+	host, port, _ := strings.Cut(hostPort, ":")
+	out, err := execIn(ctx, rc, kc, pod, "sh", "-c", fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 %s %s`, host, port))
+	if err != nil {
+		return "", err
+	}
+	_, body, _ := strings.Cut(out, "\r\n\r\n")
+	return strings.TrimSpace(body), nil
+}
+
+// TestRealNodes runs a managed node group of real nodes (containerd and
+// the upstream kubelet in network namespaces): a Deployment serving HTTP
+// from an image loaded with `berth image load`, its Service reached from
+// a pod on the other node, logs and exec, an EBS volume whose data
+// follows its pod to the other node, and a terminated node replaced.
+func TestRealNodes(t *testing.T) {
+	skipWithoutRealNodes(t)
+	d := startDaemon(t, "")
+	ctx := context.Background()
+	c := d.eks(t)
+	subnets := d.subnets(t)
+	if _, err := c.CreateCluster(ctx, createInput("realc", subnets)); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, c, "realc", 2*time.Minute)
+	kc, raw := d.kubeClient(t, "realc")
+	rc, err := clientcmd.RESTConfigFromKubeConfig(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A bad provider is refused.
+	_, err = c.CreateNodegroup(ctx, &eks.CreateNodegroupInput{
+		ClusterName: aws.String("realc"), NodegroupName: aws.String("bad"), NodeRole: aws.String("arn:aws:iam::000000000000:role/node"),
+		Subnets: subnets[:1], Tags: map[string]string{"berth:provider": "metal"},
+	})
+	if code := apiCode(err); code != "InvalidParameterException" || !strings.Contains(err.Error(), "must be simulated or real") {
+		t.Errorf("node group with berth:provider=metal: %v (code %q)", err, code)
+	}
+
+	// Two real nodes in one zone, so that an EBS volume can move between them.
+	began := time.Now()
+	if _, err := c.CreateNodegroup(ctx, &eks.CreateNodegroupInput{
+		ClusterName: aws.String("realc"), NodegroupName: aws.String("real"), NodeRole: aws.String("arn:aws:iam::000000000000:role/node"),
+		Subnets: subnets[:1], InstanceTypes: []string{"m5.large"},
+		ScalingConfig: &ekstypes.NodegroupScalingConfig{MinSize: aws.Int32(2), MaxSize: aws.Int32(2), DesiredSize: aws.Int32(2)},
+		Tags:          map[string]string{"berth:provider": "real"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitNodegroupActive(t, c, "realc", "real", 3*time.Minute)
+	nodes := waitNodes(t, kc, "real", 2, time.Minute)
+	t.Logf("2 real nodes ACTIVE in %s", time.Since(began).Round(time.Millisecond))
+	for _, n := range nodes {
+		if !strings.HasPrefix(n.Status.NodeInfo.ContainerRuntimeVersion, "containerd://") || n.Spec.ProviderID == "" ||
+			n.Labels["eks.amazonaws.com/nodegroup"] != "real" || n.Labels[corev1.LabelInstanceTypeStable] != "m5.large" {
+			t.Errorf("node %s: runtime %s, providerID %s, labels %v", n.Name, n.Status.NodeInfo.ContainerRuntimeVersion, n.Spec.ProviderID, n.Labels)
+		}
+	}
+	nodeA, nodeB := nodes[0].Name, nodes[1].Name
+
+	// The workload image, loaded as a user loads one.
+	if out, err := exec.Command(berthBin, "image", "load", "--data-dir", d.dataDir, writeBusyboxImage(t)).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "Loaded image: index.docker.io/library/busybox:berth-test") {
+		t.Fatalf("berth image load: %v\n%s", err, out)
+	}
+
+	// A Deployment serving HTTP on both nodes, and its Service.
+	labels := map[string]string{"app": "web"}
+	web := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelHostname,
+						WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: labels}}},
+					Containers: []corev1.Container{{Name: "web", Image: "busybox:berth-test",
+						Command: []string{"sh", "-c", "mkdir -p /www && hostname > /www/index.html && echo serving && exec httpd -f -p 8080 -h /www"},
+						Ports:   []corev1.ContainerPort{{ContainerPort: 8080}}}},
+				},
+			},
+		},
+	}
+	if _, err := kc.AppsV1().Deployments("default").Create(ctx, web, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := kc.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pods []corev1.Pod
+	if err := eventually(2*time.Minute, func() error {
+		l, err := kc.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, p := range l.Items {
+			if p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" {
+				running++
+			}
+		}
+		if running != 2 {
+			return fmt.Errorf("%d of 2 web pods running", running)
+		}
+		pods = l.Items
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if pods[0].Spec.NodeName == pods[1].Spec.NodeName {
+		t.Fatalf("both web pods on %s", pods[0].Spec.NodeName)
+	}
+
+	// Logs and exec, through the API server and the kubelets.
+	if logs, err := kc.CoreV1().Pods("default").GetLogs(pods[0].Name, &corev1.PodLogOptions{}).DoRaw(ctx); err != nil || strings.TrimSpace(string(logs)) != "serving" {
+		t.Errorf("logs of %s: %q %v", pods[0].Name, logs, err)
+	}
+	if out, err := execIn(ctx, rc, kc, pods[0].Name, "cat", "/www/index.html"); err != nil || strings.TrimSpace(out) != pods[0].Name {
+		t.Errorf("exec in %s: %q %v", pods[0].Name, out, err)
+	}
+	// A pod on one node reaches the other node's pod, and the Service
+	// answers from both.
+	if body, err := httpGet(ctx, rc, kc, pods[0].Name, pods[1].Status.PodIP+":8080"); err != nil || body != pods[1].Name {
+		t.Errorf("%s -> %s: %q %v", pods[0].Name, pods[1].Status.PodIP, body, err)
+	}
+	seen := map[string]bool{}
+	if err := eventually(time.Minute, func() error {
+		body, err := httpGet(ctx, rc, kc, pods[0].Name, svc.Spec.ClusterIP+":80")
+		if err != nil {
+			return err
+		}
+		seen[body] = true
+		if !seen[pods[0].Name] || !seen[pods[1].Name] {
+			return fmt.Errorf("the Service answered from %v", seen)
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("Service %s from %s: %v", svc.Spec.ClusterIP, pods[0].Name, err)
+	}
+
+	// An EBS volume: written on one node, read on the other.
+	if _, err := c.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: aws.String("realc"), AddonName: aws.String("aws-ebs-csi-driver")}); err != nil {
+		t.Fatal(err)
+	}
+	waitAddonActive(t, c, "realc", "aws-ebs-csi-driver")
+	wffc := storagev1.VolumeBindingWaitForFirstConsumer
+	if _, err := kc.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "gp3"}, Provisioner: "ebs.csi.aws.com", VolumeBindingMode: &wffc,
+		Parameters: map[string]string{"type": "gp3"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.CoreV1().PersistentVolumeClaims("default").Create(ctx, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, StorageClassName: ptr.To("gp3"),
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	volumePod := func(name, node, script string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{
+				NodeSelector: map[string]string{corev1.LabelHostname: node},
+				Containers: []corev1.Container{{Name: "c", Image: "busybox:berth-test", Command: []string{"sh", "-c", script},
+					VolumeMounts: []corev1.VolumeMount{{Name: "d", MountPath: "/data"}}}},
+				Volumes: []corev1.Volume{{Name: "d", VolumeSource: corev1.VolumeSource{
+					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}},
+			},
+		}
+	}
+	if _, err := kc.CoreV1().Pods("default").Create(ctx, volumePod("writer", nodeA, "echo written-on-a > /data/f && df /data && sleep 3600"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPodRunning(t, kc, "writer", 2*time.Minute)
+	if logs := podLogs(ctx, t, kc, "writer"); !strings.Contains(logs, "/dev/loop") && !strings.Contains(logs, "/data") {
+		t.Errorf("writer's df: %q", logs)
+	}
+	if err := kc.CoreV1().Pods("default").Delete(ctx, "writer", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.CoreV1().Pods("default").Create(ctx, volumePod("reader", nodeB, "cat /data/f && sleep 3600"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPodRunning(t, kc, "reader", 3*time.Minute)
+	if err := eventually(30*time.Second, func() error {
+		if logs := podLogs(ctx, t, kc, "reader"); strings.TrimSpace(logs) != "written-on-a" {
+			return fmt.Errorf("reader on %s logged %q", nodeB, logs)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+
+	// A node terminated through the EC2 API is replaced by a new real node.
+	ec := d.ec2(t)
+	ids := instanceIDs(t, nodes)
+	if _, err := ec.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := eventually(3*time.Minute, func() error {
+		l, err := kc.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "eks.amazonaws.com/nodegroup=real"})
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, n := range l.Items {
+			if n.Name == nodes[0].Name {
+				return fmt.Errorf("terminated node %s still there", n.Name)
+			}
+			if nodeIsReady(&n) {
+				ready++
+			}
+		}
+		if ready != 2 {
+			return fmt.Errorf("%d of 2 real nodes Ready", ready)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Stopped, berth leaves no real node behind: no namespaces, no
+	// processes in their cgroups, no mounts, no loop devices.
+	l, err := kc.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "eks.amazonaws.com/nodegroup=real"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.stop()
+	for _, id := range append(ids, instanceIDs(t, l.Items)...) {
+		if _, err := os.Stat("/run/netns/berth-" + id); err == nil {
+			t.Errorf("the network namespace of %s is still there", id)
+		}
+		if _, err := os.Stat("/sys/fs/cgroup/memory/berth/" + id); err == nil {
+			t.Errorf("the cgroup of %s is still there", id)
+		}
+	}
+	if raw, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(raw), d.dataDir) {
+		t.Errorf("mounts below %s are still there", d.dataDir)
+	}
+	if out, _ := exec.Command("losetup", "-a").Output(); strings.Contains(string(out), d.dataDir) {
+		t.Errorf("loop devices of berth's volumes are still bound:\n%s", out)
+	}
+}
+
+func podLogs(ctx context.Context, t *testing.T, kc kubernetes.Interface, pod string) string {
+	t.Helper()
+	raw, err := kc.CoreV1().Pods("default").GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		t.Logf("logs of %s: %v", pod, err)
+	}
+	return string(raw)
+}
+
+// instanceIDs are the instance ids of nodes, from their provider ids.
+func instanceIDs(t *testing.T, nodes []corev1.Node) []string {
+	t.Helper()
+	var ids []string
+	for _, n := range nodes {
+		id := n.Spec.ProviderID[strings.LastIndex(n.Spec.ProviderID, "/")+1:]
+		if !strings.HasPrefix(id, "i-") {
+			t.Fatalf("node %s providerID %s", n.Name, n.Spec.ProviderID)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func nodeIsReady(n *corev1.Node) bool {
+	return slices.ContainsFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool {
+		return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
+	})
+}
