@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +82,7 @@ func TestRealNode(t *testing.T) {
 		ProviderID: "aws:///us-east-1a/i-0123456789abcdef0",
 		Labels:     map[string]string{"eks.amazonaws.com/nodegroup": "real"},
 		MaxPods:    17, ClusterDNS: "10.100.0.10",
+		CPUMilli: 1000, MemoryBytes: 2 << 30, AllocatableCPUMilli: 900, AllocatableMemory: 1536 << 20,
 		Kubelet: []string{os.Args[0], "-test.run=^TestHelperKubeletProcess$", "--"},
 		Tools:   tools,
 	})
@@ -114,6 +117,19 @@ func TestRealNode(t *testing.T) {
 	node, _ := admin.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 	if node.Spec.ProviderID != "aws:///us-east-1a/i-0123456789abcdef0" || node.Labels["eks.amazonaws.com/nodegroup"] != "real" {
 		t.Errorf("node %+v %v", node.Spec, node.Labels)
+	}
+	// It schedules as its instance type (where the host is larger) and its
+	// cgroup holds it to the type's size.
+	if runtime.NumCPU() > 1 {
+		if got := node.Status.Allocatable.Cpu().MilliValue(); got != 900 {
+			t.Errorf("allocatable cpu %dm, want 900m", got)
+		}
+	}
+	if got := node.Status.Allocatable.Memory().Value(); got != 1536<<20 {
+		t.Errorf("allocatable memory %d, want %d", got, 1536<<20)
+	}
+	if raw, err := os.ReadFile("/sys/fs/cgroup/memory/berth/i-0123456789abcdef0/memory.limit_in_bytes"); err != nil || strings.TrimSpace(string(raw)) != strconv.Itoa(2<<30) {
+		t.Errorf("memory limit %q %v", raw, err)
 	}
 
 	if _, err := admin.CoreV1().Pods("default").Create(ctx, &corev1.Pod{

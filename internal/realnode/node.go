@@ -53,6 +53,13 @@ type Config struct {
 	Taints     []string
 	MaxPods    int
 	ClusterDNS string
+	// CPUMilli and MemoryBytes are the instance type's: the node's cgroup
+	// is limited to them. AllocatableCPUMilli and AllocatableMemory are
+	// what its pods may use (the EKS AMI's kube-reserved taken off):
+	// kubelet reserves the rest of the host for the system, so that the
+	// node schedules as its instance type would. Zero: the host's.
+	CPUMilli, MemoryBytes                  int64
+	AllocatableCPUMilli, AllocatableMemory int64
 	// Registry is berth's registry (HOST:PORT on loopback), which the
 	// node's containerd uses as the mirror of MirrorHosts and of berth.local
 	// (the pause image). Empty: the pause image is imported instead, and
@@ -510,12 +517,15 @@ resolvConf: /etc/resolv.conf
 evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%%", "imagefs.available": "1%%", "nodefs.inodesFree": "1%%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-`, ca, n.cfg.ClusterDNS, cgroupRoot, "unix://"+n.containerdSocket(), n.cfg.MaxPods, n.cfg.ProviderID, filepath.Join(dir, "pod-logs"))
+%s`, ca, n.cfg.ClusterDNS, cgroupRoot, "unix://"+n.containerdSocket(), n.cfg.MaxPods, n.cfg.ProviderID, filepath.Join(dir, "pod-logs"), n.systemReserved())
 	confPath := filepath.Join(dir, "kubelet-config.yaml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return err
 	}
 	if err := ensureCgroup(cgroupRoot); err != nil {
+		return err
+	}
+	if err := n.limitCgroup(cgroupRoot); err != nil {
 		return err
 	}
 	labels := make([]string, 0, len(n.cfg.Labels))
@@ -639,6 +649,67 @@ conntrack: {maxPerCore: 0, min: 0}
 		return err
 	}
 	return n.start("kube-proxy", append(slices.Clone(n.cfg.KubeProxy), "--config="+confPath, "--v=1")...)
+}
+
+// evictionMemory is kubelet's memory.available hard eviction threshold in
+// the configuration berth writes, in bytes.
+const evictionMemory = 100 << 20
+
+// systemReserved is kubelet's systemReserved setting: the host's
+// resources beyond the instance's allocatable, so that the node's
+// allocatable is the instance type's.
+func (n *Node) systemReserved() string {
+	hostCPU, hostMem := int64(runtime.NumCPU())*1000, hostMemory()
+	var parts []string
+	if a := n.cfg.AllocatableCPUMilli; a > 0 && hostCPU > a {
+		parts = append(parts, fmt.Sprintf("cpu: \"%dm\"", hostCPU-a))
+	}
+	if a := n.cfg.AllocatableMemory; a > 0 && hostMem > a+evictionMemory {
+		parts = append(parts, fmt.Sprintf("memory: \"%d\"", hostMem-a-evictionMemory))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "systemReserved: {" + strings.Join(parts, ", ") + "}\n"
+}
+
+// hostMemory is MemTotal, in bytes.
+func hostMemory() int64 {
+	raw, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// limitCgroup caps the node's cgroup at its instance type's CPUs and
+// memory (cgroup v1: CFS quota, memory limit).
+func (n *Node) limitCgroup(path string) error {
+	write := func(ctl, file string, v int64) error {
+		p := filepath.Join("/sys/fs/cgroup", ctl, path, file)
+		if err := os.WriteFile(p, []byte(strconv.FormatInt(v, 10)), 0o644); err != nil {
+			return fmt.Errorf("limiting %s: %w", p, err)
+		}
+		return nil
+	}
+	if m := n.cfg.CPUMilli; m > 0 {
+		if err := write("cpu", "cpu.cfs_period_us", 100000); err != nil {
+			return err
+		}
+		if err := write("cpu", "cpu.cfs_quota_us", m*100); err != nil {
+			return err
+		}
+	}
+	if m := n.cfg.MemoryBytes; m > 0 {
+		return write("memory", "memory.limit_in_bytes", m)
+	}
+	return nil
 }
 
 // ensureCgroup makes the node's parent cgroup in every v1 hierarchy

@@ -234,6 +234,8 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 		IP: netip.PrefixFrom(spec.InternalIP, spec.Subnet.Bits()), PodCIDR: pods,
 		Server: server, CAData: ca, BootstrapToken: token,
 		ProviderID: spec.ProviderID, Labels: spec.Labels, Taints: taints, MaxPods: maxPods,
+		CPUMilli: spec.Capacity.Cpu().MilliValue(), MemoryBytes: spec.Capacity.Memory().Value(),
+		AllocatableCPUMilli: spec.Allocatable.Cpu().MilliValue(), AllocatableMemory: spec.Allocatable.Memory().Value(),
 		ClusterDNS: "10.100.0.10",
 		Kubelet:    p.cfg.Kubelet, Tools: tools, Logger: p.log,
 		Registry: p.cfg.Registry, MirrorHosts: mirrorHosts,
