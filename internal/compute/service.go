@@ -123,6 +123,9 @@ type LaunchSpec struct {
 	Join            *Join
 	// PrivateIP asks for this address in the subnet.
 	PrivateIP netip.Addr
+	// Provider, when set, runs the instance's node whatever its tags and
+	// the default say.
+	Provider string
 }
 
 // Launch records new instances as pending, all in one commit, with ids,
@@ -182,7 +185,7 @@ func (s *Service) Launch(ctx context.Context, specs []LaunchSpec, extra ...store
 			Reservation: sp.Reservation,
 		}
 		in.Node.Name = in.PrivateDNS
-		in.Provider = cmp.Or(sp.Tags[TagProvider], s.cfg.DefaultProvider, ProviderSimulated)
+		in.Provider = cmp.Or(sp.Provider, sp.Tags[TagProvider], s.cfg.DefaultProvider, ProviderSimulated)
 		if err := ValidProvider(in.Provider); err != nil {
 			release()
 			return nil, err
