@@ -237,6 +237,21 @@ func TestRealNodes(t *testing.T) {
 	}); err != nil {
 		t.Errorf("Service %s from %s: %v", svc.Spec.ClusterIP, pods[0].Name, err)
 	}
+	// The kubernetes Service reaches the API server (Go's TLS server
+	// answers plain HTTP with a 400 that says so).
+	k8s, err := kc.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eventually(30*time.Second, func() error {
+		body, err := httpGet(ctx, rc, kc, pods[1].Name, k8s.Spec.ClusterIP+":443")
+		if err == nil && !strings.Contains(body, "HTTPS server") {
+			err = fmt.Errorf("answered %q", body)
+		}
+		return err
+	}); err != nil {
+		t.Errorf("the API server through %s from %s: %v", k8s.Spec.ClusterIP, pods[1].Name, err)
+	}
 
 	// An EBS volume: written on one node, read on the other.
 	if _, err := c.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: aws.String("realc"), AddonName: aws.String("aws-ebs-csi-driver")}); err != nil {

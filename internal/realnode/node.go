@@ -60,6 +60,11 @@ type Config struct {
 	// node schedules as its instance type would. Zero: the host's.
 	CPUMilli, MemoryBytes                  int64
 	AllocatableCPUMilli, AllocatableMemory int64
+	// APIServiceAddr, when set, is an address every node has on its
+	// loopback interface, where the cluster endpoint is forwarded on port
+	// 443: the endpoint of the default/kubernetes Service, through which
+	// pods reach the API server.
+	APIServiceAddr netip.Addr
 	// Registry is berth's registry (HOST:PORT on loopback), which the
 	// node's containerd uses as the mirror of MirrorHosts and of berth.local
 	// (the pause image). Empty: the pause image is imported instead, and
@@ -138,13 +143,16 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("realnode: server %q: %w", cfg.Server, err)
 	}
-	forwarded := []string{u.Host}
+	forwarded := [][2]string{{u.Host, u.Host}}
 	if cfg.Registry != "" {
-		forwarded = append(forwarded, cfg.Registry)
+		forwarded = append(forwarded, [2]string{cfg.Registry, cfg.Registry})
 	}
-	for _, addr := range forwarded {
-		if err := n.forward(addr); err != nil {
-			return nil, fmt.Errorf("realnode: forwarding %s into the node %s: %w", addr, cfg.Name, err)
+	if cfg.APIServiceAddr.IsValid() {
+		forwarded = append(forwarded, [2]string{netip.AddrPortFrom(cfg.APIServiceAddr, 443).String(), u.Host})
+	}
+	for _, f := range forwarded {
+		if err := n.forward(f[0], f[1]); err != nil {
+			return nil, fmt.Errorf("realnode: forwarding %s into the node %s: %w", f[1], cfg.Name, err)
 		}
 	}
 	if err := n.startContainerd(ctx); err != nil {
@@ -194,6 +202,9 @@ func (n *Node) network() error {
 	if n.cfg.PodCIDR.IsValid() {
 		steps = append(steps, []string{"route", "replace", n.cfg.PodCIDR.Masked().String(), "via", addr, "dev", n.hostIf, "onlink"})
 	}
+	if a := n.cfg.APIServiceAddr; a.IsValid() {
+		steps = append(steps, []string{"-n", n.netns, "addr", "add", a.String() + "/32", "dev", "lo"})
+	}
 	for _, s := range steps {
 		if err := n.ip(s...); err != nil {
 			return err
@@ -216,8 +227,8 @@ func (n *Node) cleanNetwork() {
 // forward listens inside the namespace on a loopback address of the host
 // (the cluster endpoint, the registry) and forwards to it: the node
 // reaches them at the loopback addresses its configuration names.
-func (n *Node) forward(addr string) error {
-	ln, err := listenIn(filepath.Join("/run/netns", n.netns), addr)
+func (n *Node) forward(listen, addr string) error {
+	ln, err := listenIn(filepath.Join("/run/netns", n.netns), listen)
 	if err != nil {
 		return err
 	}

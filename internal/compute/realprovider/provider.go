@@ -95,8 +95,8 @@ func New(cfg Config) (*Provider, error) {
 	if !cfg.PodRanges.IsValid() {
 		cfg.PodRanges = netip.MustParsePrefix("100.64.0.0/16")
 	}
-	if cfg.PodRanges.Bits() > 24 {
-		return nil, fmt.Errorf("realprovider: pod ranges %s are smaller than one /24", cfg.PodRanges)
+	if !cfg.PodRanges.Addr().Is4() || cfg.PodRanges.Bits() > 23 {
+		return nil, fmt.Errorf("realprovider: pod ranges %s must be IPv4 and hold two /24s at least", cfg.PodRanges)
 	}
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = 3 * time.Minute
@@ -149,7 +149,7 @@ func (p *Provider) podRange(id string) (netip.Prefix, error) {
 		taken[r] = true
 	}
 	base := p.cfg.PodRanges.Masked().Addr().As4()
-	count := 1 << (24 - p.cfg.PodRanges.Bits())
+	count := 1<<(24-p.cfg.PodRanges.Bits()) - 1 // the last /24 holds the API service address
 	for i := range count {
 		a := base
 		a[2] += byte(i)
@@ -213,6 +213,9 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 	if err != nil {
 		return err
 	}
+	if err := ensureAPIEndpoints(ctx, admin, p.apiServiceAddr()); err != nil {
+		return err
+	}
 	var proxyCert, proxyKey []byte
 	if len(p.cfg.KubeProxy) > 0 {
 		if proxyCert, proxyKey, err = p.kubeProxyCert(ctx, in.Cluster, admin); err != nil {
@@ -240,7 +243,7 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 		Kubelet:    p.cfg.Kubelet, Tools: tools, Logger: p.log,
 		Registry: p.cfg.Registry, MirrorHosts: mirrorHosts,
 		KubeProxy: p.cfg.KubeProxy, KubeProxyCert: proxyCert, KubeProxyKey: proxyKey,
-		ClusterCIDR: p.cfg.PodRanges,
+		ClusterCIDR: p.cfg.PodRanges, APIServiceAddr: p.apiServiceAddr(),
 	})
 	if err != nil {
 		return err
