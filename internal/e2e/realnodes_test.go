@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/efs"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	appsv1 "k8s.io/api/apps/v1"
@@ -307,6 +308,61 @@ func TestRealNodes(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Error(err)
+	}
+
+	// An EFS file system shared by containers on both nodes (an access
+	// point provisioned for the claim), written on one, read on the other.
+	if _, err := c.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: aws.String("realc"), AddonName: aws.String("aws-efs-csi-driver")}); err != nil {
+		t.Fatal(err)
+	}
+	waitAddonActive(t, c, "realc", "aws-efs-csi-driver")
+	fc := efs.NewFromConfig(d.awsFiles(t))
+	fs, err := fc.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String("shared")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eventually(30*time.Second, func() error {
+		_, err := fc.CreateMountTarget(ctx, &efs.CreateMountTargetInput{FileSystemId: fs.FileSystemId, SubnetId: aws.String(subnets[0])})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "efs"}, Provisioner: "efs.csi.aws.com",
+		Parameters: map[string]string{"provisioningMode": "efs-ap", "fileSystemId": aws.ToString(fs.FileSystemId), "directoryPerms": "777"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.CoreV1().PersistentVolumeClaims("default").Create(ctx, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "shared"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, StorageClassName: ptr.To("efs"),
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("5Gi")}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	shared := func(name, node, script string) *corev1.Pod {
+		p := volumePod(name, node, script)
+		p.Spec.Volumes[0].PersistentVolumeClaim.ClaimName = "shared"
+		return p
+	}
+	if _, err := kc.CoreV1().Pods("default").Create(ctx, shared("efs-a", nodeA, "echo from-a > /data/a && sleep 3600"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.CoreV1().Pods("default").Create(ctx, shared("efs-b", nodeB, "sleep 3600"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPodRunning(t, kc, "efs-a", 2*time.Minute)
+	waitPodRunning(t, kc, "efs-b", 2*time.Minute)
+	if err := eventually(30*time.Second, func() error {
+		out, err := execIn(ctx, rc, kc, "efs-b", "cat", "/data/a")
+		if err == nil && strings.TrimSpace(out) != "from-a" {
+			err = fmt.Errorf("read %q", out)
+		}
+		return err
+	}); err != nil {
+		t.Errorf("efs-b on %s reading what efs-a wrote on %s: %v", nodeB, nodeA, err)
 	}
 
 	// A node terminated through the EC2 API is replaced by a new real node.
