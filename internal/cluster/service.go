@@ -10,6 +10,7 @@ import (
 	"github.com/berthproject/berth/internal/arns"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berthproject/berth/internal/apierror"
@@ -75,6 +76,9 @@ type NodegroupRef struct {
 // Service implements the cluster operations of the EKS API.
 type Service struct {
 	cfg Config
+
+	issuersMu sync.Mutex
+	issuers   map[string]string // OIDC issuer id -> cluster name, as last seen
 }
 
 // New checks cfg and returns a Service.
@@ -91,7 +95,42 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg}, nil
+	return &Service{cfg: cfg, issuers: map[string]string{}}, nil
+}
+
+// ErrNoIssuer means that no cluster has a control plane with the OIDC
+// issuer id asked for (a warm control plane no cluster has adopted).
+var ErrNoIssuer = errors.New("no cluster has this control plane")
+
+// ByIssuer returns the cluster whose control plane has the OIDC issuer
+// id (berth's webhooks and node proxy know a control plane by it): from
+// the ids seen before, else by reading every cluster.
+func (s *Service) ByIssuer(ctx context.Context, issuerID string) (*Cluster, error) {
+	s.issuersMu.Lock()
+	name, ok := s.issuers[issuerID]
+	s.issuersMu.Unlock()
+	if ok {
+		if cl, _, err := s.Get(ctx, name); err == nil && cl.OIDCIssuerID == issuerID {
+			return cl, nil
+		}
+	}
+	names, err := s.Names(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		cl, _, err := s.Get(ctx, n)
+		if err != nil {
+			continue
+		}
+		s.issuersMu.Lock()
+		s.issuers[cl.OIDCIssuerID] = cl.Name
+		s.issuersMu.Unlock()
+		if cl.OIDCIssuerID == issuerID {
+			return cl, nil
+		}
+	}
+	return nil, ErrNoIssuer
 }
 
 // Names lists every cluster name, all pages of them.

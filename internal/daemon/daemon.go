@@ -253,16 +253,11 @@ func Run(ctx context.Context, cfg Config) error {
 	// The kubelet side is wired once the simulated nodes' provider exists.
 	proxies := &nodeProxies{dir: proxySocketDir(dataDir), log: log.With("component", "node-proxy"),
 		cluster: func(ctx context.Context, issuerID string) (string, bool) {
-			names, err := clusters.Names(ctx)
+			cl, err := clusters.ByIssuer(ctx, issuerID)
 			if err != nil {
 				return "", false
 			}
-			for _, name := range names {
-				if cl, _, err := clusters.Get(ctx, name); err == nil && cl.OIDCIssuerID == issuerID {
-					return name, true
-				}
-			}
-			return "", false
+			return cl.Name, true
 		},
 	}
 	defer proxies.close()

@@ -23,8 +23,8 @@ const maxReviewBytes = 1 << 20
 
 // Clusters is what the webhooks need of the cluster service.
 type Clusters interface {
-	Names(ctx context.Context) ([]string, error)
 	Get(ctx context.Context, name string) (*cluster.Cluster, uint64, error)
+	ByIssuer(ctx context.Context, issuerID string) (*cluster.Cluster, error)
 }
 
 // Entries resolves callers to access entries (access.Service).
@@ -59,9 +59,8 @@ type Handler struct {
 	tokens *verifier
 	rules  *policyRules
 
-	mu       sync.Mutex
-	byIssuer map[string]string // OIDC issuer id -> cluster name
-	awsAuth  map[string]cachedAWSAuth
+	mu      sync.Mutex
+	awsAuth map[string]cachedAWSAuth
 }
 
 // New checks cfg and returns a Handler.
@@ -79,7 +78,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{cfg: cfg, log: cfg.Logger, tokens: v, rules: newPolicyRules(), byIssuer: map[string]string{}, awsAuth: map[string]cachedAWSAuth{}}, nil
+	return &Handler{cfg: cfg, log: cfg.Logger, tokens: v, rules: newPolicyRules(), awsAuth: map[string]cachedAWSAuth{}}, nil
 }
 
 // Path is where a control plane's webhooks live on berth's webhook
@@ -101,7 +100,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "request body unreadable or too large", http.StatusBadRequest)
 		return
 	}
-	cl, err := h.cluster(r.Context(), parts[1])
+	cl, err := h.cfg.Clusters.ByIssuer(r.Context(), parts[1])
 	if err != nil {
 		h.log.Warn("auth webhook for an unknown control plane", "id", parts[1], "err", err)
 		http.Error(w, "unknown control plane", http.StatusNotFound)
@@ -119,33 +118,4 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(out)
-}
-
-// cluster finds the cluster whose control plane has the issuer id.
-func (h *Handler) cluster(ctx context.Context, issuerID string) (*cluster.Cluster, error) {
-	h.mu.Lock()
-	name, ok := h.byIssuer[issuerID]
-	h.mu.Unlock()
-	if ok {
-		if cl, _, err := h.cfg.Clusters.Get(ctx, name); err == nil && cl.OIDCIssuerID == issuerID {
-			return cl, nil
-		}
-	}
-	names, err := h.cfg.Clusters.Names(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range names {
-		cl, _, err := h.cfg.Clusters.Get(ctx, n)
-		if err != nil {
-			continue
-		}
-		h.mu.Lock()
-		h.byIssuer[cl.OIDCIssuerID] = cl.Name
-		h.mu.Unlock()
-		if cl.OIDCIssuerID == issuerID {
-			return cl, nil
-		}
-	}
-	return nil, errors.New("no cluster has this control plane")
 }

@@ -64,12 +64,13 @@ func token(t testing.TB, c aws.Credentials, clusterName, endpoint string, at tim
 
 type fakeClusters map[string]*cluster.Cluster
 
-func (f fakeClusters) Names(context.Context) ([]string, error) {
-	var out []string
-	for n := range f {
-		out = append(out, n)
+func (f fakeClusters) ByIssuer(_ context.Context, issuerID string) (*cluster.Cluster, error) {
+	for _, c := range f {
+		if c.OIDCIssuerID == issuerID {
+			return c, nil
+		}
 	}
-	return out, nil
+	return nil, cluster.ErrNoIssuer
 }
 
 func (f fakeClusters) Get(_ context.Context, name string) (*cluster.Cluster, uint64, error) {
