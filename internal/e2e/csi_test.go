@@ -41,6 +41,49 @@ func claimPod(name, node, claim string) *corev1.Pod {
 }
 
 // waitPodRunning waits for a pod to run and returns it.
+// createClaim creates a claim in the default namespace.
+func createClaim(t testing.TB, kc kubernetes.Interface, name, class string, mode corev1.PersistentVolumeAccessMode, size string) {
+	t.Helper()
+	if _, err := kc.CoreV1().PersistentVolumeClaims("default").Create(context.Background(), &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{mode}, StorageClassName: ptr.To(class),
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// createEFSClass creates an EFS file system with a mount target in each
+// of the subnets, and the StorageClass "efs" that provisions access
+// points on it with the given directory permissions; it returns the file
+// system's id.
+func createEFSClass(t testing.TB, d *daemon, kc kubernetes.Interface, subnets []string, perms string) string {
+	t.Helper()
+	ctx := context.Background()
+	fc := efs.NewFromConfig(d.awsFiles(t))
+	fs, err := fc.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String("shared")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range subnets {
+		if err := eventually(30*time.Second, func() error {
+			_, err := fc.CreateMountTarget(ctx, &efs.CreateMountTargetInput{FileSystemId: fs.FileSystemId, SubnetId: aws.String(s)})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := kc.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "efs"}, Provisioner: "efs.csi.aws.com",
+		Parameters: map[string]string{"provisioningMode": "efs-ap", "fileSystemId": aws.ToString(fs.FileSystemId), "directoryPerms": perms},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(fs.FileSystemId)
+}
+
 func waitPodRunning(t testing.TB, kc kubernetes.Interface, name string, max time.Duration) *corev1.Pod {
 	t.Helper()
 	var pod *corev1.Pod
@@ -166,15 +209,7 @@ func TestCSIVolumes(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kc.CoreV1().PersistentVolumeClaims("default").Create(ctx, &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: "data"},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, StorageClassName: ptr.To("gp3"),
-			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}},
-		},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	createClaim(t, kc, "data", "gp3", corev1.ReadWriteOnce, "10Gi")
 	first := claimPod("writer", "", "data")
 	first.Spec.NodeSelector = map[string]string{corev1.LabelHostname: nodeA}
 	if _, err := kc.CoreV1().Pods("default").Create(ctx, first, metav1.CreateOptions{}); err != nil {
@@ -337,34 +372,8 @@ func TestCSIVolumes(t *testing.T) {
 	}
 
 	// An EFS file system shared by pods on three nodes.
-	fc := efs.NewFromConfig(d.awsFiles(t))
-	fs, err := fc.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String("shared")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range subnets[:2] {
-		if err := eventually(30*time.Second, func() error {
-			_, err := fc.CreateMountTarget(ctx, &efs.CreateMountTargetInput{FileSystemId: fs.FileSystemId, SubnetId: aws.String(s)})
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := kc.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
-		ObjectMeta: metav1.ObjectMeta{Name: "efs"}, Provisioner: "efs.csi.aws.com",
-		Parameters: map[string]string{"provisioningMode": "efs-ap", "fileSystemId": aws.ToString(fs.FileSystemId), "directoryPerms": "700"},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kc.CoreV1().PersistentVolumeClaims("default").Create(ctx, &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: "shared"},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, StorageClassName: ptr.To("efs"),
-			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("5Gi")}},
-		},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	fsID := createEFSClass(t, d, kc, subnets[:2], "700")
+	createClaim(t, kc, "shared", "efs", corev1.ReadWriteMany, "5Gi")
 	var pods []*corev1.Pod
 	for i, n := range nodes[:3] {
 		name := fmt.Sprintf("share-%d", i)
@@ -407,7 +416,7 @@ func TestCSIVolumes(t *testing.T) {
 			Capacity:    corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("5Gi")},
 			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, StorageClassName: "",
 			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
-				Driver: "efs.csi.aws.com", VolumeHandle: aws.ToString(fs.FileSystemId)}},
+				Driver: "efs.csi.aws.com", VolumeHandle: fsID}},
 		},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

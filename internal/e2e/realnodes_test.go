@@ -15,13 +15,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/efs"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -266,15 +264,7 @@ func TestRealNodes(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kc.CoreV1().PersistentVolumeClaims("default").Create(ctx, &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: "data"},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, StorageClassName: ptr.To("gp3"),
-			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
-		},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	createClaim(t, kc, "data", "gp3", corev1.ReadWriteOnce, "1Gi")
 	volumePod := func(name, node, script string) *corev1.Pod {
 		return &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -316,32 +306,8 @@ func TestRealNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitAddonActive(t, c, "realc", "aws-efs-csi-driver")
-	fc := efs.NewFromConfig(d.awsFiles(t))
-	fs, err := fc.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String("shared")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eventually(30*time.Second, func() error {
-		_, err := fc.CreateMountTarget(ctx, &efs.CreateMountTargetInput{FileSystemId: fs.FileSystemId, SubnetId: aws.String(subnets[0])})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kc.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
-		ObjectMeta: metav1.ObjectMeta{Name: "efs"}, Provisioner: "efs.csi.aws.com",
-		Parameters: map[string]string{"provisioningMode": "efs-ap", "fileSystemId": aws.ToString(fs.FileSystemId), "directoryPerms": "777"},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kc.CoreV1().PersistentVolumeClaims("default").Create(ctx, &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: "shared"},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, StorageClassName: ptr.To("efs"),
-			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("5Gi")}},
-		},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	createEFSClass(t, d, kc, subnets[:1], "777")
+	createClaim(t, kc, "shared", "efs", corev1.ReadWriteMany, "5Gi")
 	shared := func(name, node, script string) *corev1.Pod {
 		p := volumePod(name, node, script)
 		p.Spec.Volumes[0].PersistentVolumeClaim.ClaimName = "shared"
