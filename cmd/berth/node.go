@@ -16,10 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/berthproject/berth/internal/compute/sim"
 	"github.com/berthproject/berth/internal/daemon"
+	"github.com/berthproject/berth/internal/kubeconfig"
 	"github.com/berthproject/berth/internal/nodeagent"
 	"github.com/berthproject/berth/internal/nodeconfig"
 )
@@ -93,12 +93,7 @@ func nodeTokenCmd(ctx context.Context, args []string, out io.Writer) error {
 		_, err = fmt.Fprintln(out, token)
 		return err
 	}
-	raw, err := clientcmd.Write(clientcmdapi.Config{
-		Clusters:       map[string]*clientcmdapi.Cluster{name: {Server: rc.Host, CertificateAuthorityData: rc.CAData}},
-		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"kubelet-bootstrap": {Token: token}},
-		Contexts:       map[string]*clientcmdapi.Context{"bootstrap": {Cluster: name, AuthInfo: "kubelet-bootstrap"}},
-		CurrentContext: "bootstrap",
-	})
+	raw, err := kubeconfig.ForBootstrap(name, rc.Host, rc.CAData, token)
 	if err != nil {
 		return err
 	}

@@ -83,6 +83,27 @@ func ForWebhook(server string, caPEM []byte) ([]byte, error) {
 	return clientcmd.Write(*cfg)
 }
 
+// ForBootstrap returns the bootstrap kubeconfig a kubelet joins with
+// (--bootstrap-kubeconfig): the cluster's endpoint and CA, embedded, and
+// a bootstrap token, as user kubelet-bootstrap in the context bootstrap.
+func ForBootstrap(clusterName, server string, caPEM []byte, token string) ([]byte, error) {
+	if err := checkServer(server); err != nil {
+		return nil, fmt.Errorf("building bootstrap kubeconfig for %s: %w", clusterName, err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("building bootstrap kubeconfig for %s: no PEM certificate in CA data", clusterName)
+	}
+	if clusterName == "" || token == "" {
+		return nil, errors.New("building bootstrap kubeconfig: empty cluster name or token")
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters[clusterName] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
+	cfg.AuthInfos["kubelet-bootstrap"] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["bootstrap"] = &clientcmdapi.Context{Cluster: clusterName, AuthInfo: "kubelet-bootstrap"}
+	cfg.CurrentContext = "bootstrap"
+	return clientcmd.Write(*cfg)
+}
+
 // write encodes a kubeconfig with one cluster, one user and one current
 // context, all called name.
 func write(name string, cluster *clientcmdapi.Cluster, user *clientcmdapi.AuthInfo) ([]byte, error) {

@@ -180,6 +180,28 @@ func TestForComponent(t *testing.T) {
 	}
 }
 
+func TestForBootstrap(t *testing.T) {
+	p := generate(t)
+	out, err := ForBootstrap("demo", "https://127.0.0.1:6443", read(t, p.CACert), "abcdef.0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restCfg, err := clientcmd.NewDefaultClientConfig(*cfg, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restCfg.Host != "https://127.0.0.1:6443" || restCfg.BearerToken != "abcdef.0123456789abcdef" || len(restCfg.CAData) == 0 || restCfg.CAFile != "" {
+		t.Errorf("bootstrap kubeconfig: %+v", restCfg)
+	}
+	if cfg.CurrentContext != "bootstrap" || cfg.Contexts["bootstrap"].AuthInfo != "kubelet-bootstrap" || cfg.Contexts["bootstrap"].Cluster != "demo" {
+		t.Errorf("contexts %+v", cfg.Contexts)
+	}
+}
+
 func TestInvalidInput(t *testing.T) {
 	p := generate(t)
 	caPEM, certPEM, keyPEM := read(t, p.CACert), read(t, p.AdminCert), read(t, p.AdminKey)
@@ -201,6 +223,13 @@ func TestInvalidInput(t *testing.T) {
 		}},
 		{"component with relative server", func() ([]byte, error) {
 			return ForComponent("127.0.0.1:6443", caPEM, read(t, p.SchedulerCert), otherKey)
+		}},
+		{"bootstrap without token", func() ([]byte, error) { return ForBootstrap("demo", "https://127.0.0.1:6443", caPEM, "") }},
+		{"bootstrap without CA", func() ([]byte, error) {
+			return ForBootstrap("demo", "https://127.0.0.1:6443", nil, "abcdef.0123456789abcdef")
+		}},
+		{"bootstrap with http server", func() ([]byte, error) {
+			return ForBootstrap("demo", "http://127.0.0.1:6443", caPEM, "abcdef.0123456789abcdef")
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/internal/kubeconfig"
 )
 
 // Config describes one real node: an EC2 instance whose kubelet and
@@ -484,20 +486,11 @@ func (n *Node) startKubelet() error {
 	if err := os.WriteFile(ca, n.cfg.CAData, 0o600); err != nil {
 		return err
 	}
-	bootstrap := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: cluster
-  cluster: {server: %q, certificate-authority: %q}
-users:
-- name: kubelet-bootstrap
-  user: {token: %q}
-contexts:
-- name: bootstrap
-  context: {cluster: cluster, user: kubelet-bootstrap}
-current-context: bootstrap
-`, n.cfg.Server, ca, n.cfg.BootstrapToken)
-	if err := os.WriteFile(filepath.Join(dir, "bootstrap-kubeconfig"), []byte(bootstrap), 0o600); err != nil {
+	bootstrap, err := kubeconfig.ForBootstrap("cluster", n.cfg.Server, n.cfg.CAData, n.cfg.BootstrapToken)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bootstrap-kubeconfig"), bootstrap, 0o600); err != nil {
 		return err
 	}
 	cgroupRoot := n.cgroup()
@@ -615,30 +608,12 @@ func killCgroup(path string) {
 // starts it in the namespace (iptables mode: the node's own tables).
 func (n *Node) startKubeProxy() error {
 	dir := n.cfg.Dir
-	kc := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: cluster
-  cluster: {server: %q, certificate-authority: %q}
-users:
-- name: kube-proxy
-  user: {client-certificate: %q, client-key: %q}
-contexts:
-- name: kube-proxy
-  context: {cluster: cluster, user: kube-proxy}
-current-context: kube-proxy
-`, n.cfg.Server, filepath.Join(dir, "ca.crt"), filepath.Join(dir, "kube-proxy.crt"), filepath.Join(dir, "kube-proxy.key"))
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{
-		{"kube-proxy.crt", n.cfg.KubeProxyCert},
-		{"kube-proxy.key", n.cfg.KubeProxyKey},
-		{"kube-proxy.kubeconfig", []byte(kc)},
-	} {
-		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, 0o600); err != nil {
-			return err
-		}
+	kc, err := kubeconfig.ForComponent(n.cfg.Server, n.cfg.CAData, n.cfg.KubeProxyCert, n.cfg.KubeProxyKey)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kube-proxy.kubeconfig"), kc, 0o600); err != nil {
+		return err
 	}
 	cidr := n.cfg.ClusterCIDR
 	if !cidr.IsValid() {
