@@ -253,12 +253,13 @@ func (c *Cluster) servePods(w http.ResponseWriter, _ *http.Request, n *node) {
 
 func (c *Cluster) serveLogs(w http.ResponseWriter, r *http.Request, n *node) {
 	ns, name, container := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
-	i := slices.IndexFunc(c.nodePods(n), func(p *corev1.Pod) bool { return p.Namespace == ns && p.Name == name })
+	pods := c.nodePods(n)
+	i := slices.IndexFunc(pods, func(p *corev1.Pod) bool { return p.Namespace == ns && p.Name == name })
 	if i < 0 {
 		http.Error(w, fmt.Sprintf("pod %q in namespace %q not found on node %s", name, ns, n.spec.Name), http.StatusNotFound)
 		return
 	}
-	pod := c.nodePods(n)[i]
+	pod := pods[i]
 	known := func(cs []corev1.Container) bool {
 		return slices.ContainsFunc(cs, func(x corev1.Container) bool { return x.Name == container })
 	}
