@@ -293,12 +293,19 @@ func TestNodeJoin(t *testing.T) {
 	for i := range n {
 		waitNodeReady(t, kc, fmt.Sprintf("agent-%d", i), true, 90*time.Second)
 	}
-	node, err := kc.CoreV1().Nodes().Get(ctx, "agent-0", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if node.Labels["pool"] != "agents" || len(node.Spec.Taints) != 1 || node.Status.Capacity.Cpu().Value() != 4 {
-		t.Errorf("agent-0: labels %v taints %v capacity %v", node.Labels, node.Spec.Taints, node.Status.Capacity)
+	// The node lifecycle controller lifts the not-ready taint a moment
+	// after the node turns Ready, as on any cluster: wait for it.
+	if err := eventually(30*time.Second, func() error {
+		node, err := kc.CoreV1().Nodes().Get(ctx, "agent-0", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if node.Labels["pool"] != "agents" || len(node.Spec.Taints) != 1 || node.Status.Capacity.Cpu().Value() != 4 {
+			return fmt.Errorf("agent-0: labels %v taints %v capacity %v", node.Labels, node.Spec.Taints, node.Status.Capacity)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 
 	// A pod bound to an agent's node runs.
