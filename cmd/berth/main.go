@@ -39,6 +39,7 @@ Usage:
   berth spot interrupt [--notice 2m] [--data-dir DIR] INSTANCE-ID...
   berth node token CLUSTER [--ttl 24h] [--bootstrap-kubeconfig] [--data-dir DIR]
   berth node join (--bootstrap-kubeconfig FILE | --node-config FILE) --node-name NAME [options]
+  berth node get-token --cluster-name NAME [--region R] [--sts-endpoint URL]
   berth image load [--data-dir DIR] FILE.tar...
   berth version
 

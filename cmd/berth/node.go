@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,11 +16,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientauthv1 "k8s.io/client-go/pkg/apis/clientauthentication/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/berthproject/berth/internal/compute/sim"
 	"github.com/berthproject/berth/internal/daemon"
+	"github.com/berthproject/berth/internal/ekstoken"
 	"github.com/berthproject/berth/internal/kubeconfig"
 	"github.com/berthproject/berth/internal/nodeagent"
 	"github.com/berthproject/berth/internal/nodeconfig"
@@ -28,6 +33,7 @@ const nodeUsage = `usage:
   berth node token CLUSTER [--ttl 24h] [--bootstrap-kubeconfig] [--data-dir DIR]
   berth node join --bootstrap-kubeconfig FILE --node-name NAME [options]
   berth node join --node-config FILE --node-name NAME [--sts-endpoint URL] [options]
+  berth node get-token --cluster-name NAME [--region REGION] [--sts-endpoint URL]
 `
 
 // nodeCmd runs the node subcommands.
@@ -40,6 +46,8 @@ func nodeCmd(ctx context.Context, args []string, out io.Writer) error {
 		return nodeTokenCmd(ctx, args[1:], out)
 	case "join":
 		return nodeJoinCmd(ctx, args[1:])
+	case "get-token":
+		return nodeGetTokenCmd(ctx, args[1:], out)
 	}
 	return fmt.Errorf("unknown node command %q\n%s", args[0], nodeUsage)
 }
@@ -238,4 +246,47 @@ func nodeJoinCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	return agent.Run(ctx)
+}
+
+// nodeGetTokenCmd prints an ExecCredential with an EKS token signed with
+// the AWS credentials of the environment, as `aws eks get-token` does: the
+// exec credential plugin of a real self-managed node's kubelet, which
+// authenticates with its instance role.
+func nodeGetTokenCmd(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("node get-token")
+	cluster := fs.String("cluster-name", "", "the cluster the token is for (required)")
+	region := fs.String("region", "", "AWS region (default from the AWS configuration, else us-east-1)")
+	stsEndpoint := fs.String("sts-endpoint", "", "STS endpoint the token names (default the region's STS)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 || *cluster == "" {
+		return fmt.Errorf("give --cluster-name and nothing else\n%s", nodeUsage)
+	}
+	opts := []func(*config.LoadOptions) error{}
+	if *region != "" {
+		opts = append(opts, config.WithRegion(*region))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return fmt.Errorf("AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1"
+	}
+	if awsCfg.Credentials == nil {
+		return errors.New("no AWS credentials")
+	}
+	src := &ekstoken.Source{Credentials: awsCfg.Credentials, Cluster: *cluster, Region: awsCfg.Region, Endpoint: *stsEndpoint}
+	tok, err := src.Token()
+	if err != nil {
+		return fmt.Errorf("AWS credentials: %w", err)
+	}
+	expiry := metav1.NewTime(tok.Expiry)
+	return json.NewEncoder(out).Encode(&clientauthv1.ExecCredential{
+		TypeMeta: metav1.TypeMeta{APIVersion: clientauthv1.SchemeGroupVersion.String(), Kind: "ExecCredential"},
+		Status:   &clientauthv1.ExecCredentialStatus{Token: tok.AccessToken, ExpirationTimestamp: &expiry},
+	})
 }

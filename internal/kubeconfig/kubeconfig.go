@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sort"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -125,4 +126,35 @@ func checkServer(server string) error {
 		return fmt.Errorf("server URL %q: want https://host[:port][/path]", server)
 	}
 	return nil
+}
+
+// ForExec returns a kubeconfig whose user gets its bearer tokens from an
+// exec credential plugin (client.authentication.k8s.io/v1), as the
+// kubeconfig of an EKS node or of `aws eks update-kubeconfig` does: the
+// plugin's command, arguments and environment.
+func ForExec(clusterName, server string, caPEM []byte, command string, args []string, env map[string]string) ([]byte, error) {
+	if err := checkServer(server); err != nil {
+		return nil, fmt.Errorf("building kubeconfig for %s: %w", clusterName, err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("building kubeconfig for %s: no PEM certificate in CA data", clusterName)
+	}
+	if clusterName == "" || command == "" {
+		return nil, errors.New("building kubeconfig: empty cluster name or command")
+	}
+	exec := &clientcmdapi.ExecConfig{
+		APIVersion:      "client.authentication.k8s.io/v1",
+		Command:         command,
+		Args:            args,
+		InteractiveMode: clientcmdapi.NeverExecInteractiveMode,
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		exec.Env = append(exec.Env, clientcmdapi.ExecEnvVar{Name: k, Value: env[k]})
+	}
+	return write(clusterName, &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}, &clientcmdapi.AuthInfo{Exec: exec})
 }

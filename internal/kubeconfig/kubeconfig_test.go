@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"k8s.io/client-go/rest"
@@ -237,5 +239,68 @@ func TestInvalidInput(t *testing.T) {
 				t.Errorf("no error; kubeconfig:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestForExec runs the plugin of an exec kubeconfig through client-go's
+// transport, with the environment the kubeconfig gives it, and sees its
+// token on the request.
+func TestForExec(t *testing.T) {
+	p := generate(t)
+	dir := t.TempDir()
+	plugin := filepath.Join(dir, "plugin")
+	script := `#!/bin/sh
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s-%s"}}' "$TOKEN_PREFIX" "$1"
+`
+	if err := os.WriteFile(plugin, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.Header.Get("Authorization"):
+		default:
+		}
+	}))
+	pair, err := tls.LoadX509KeyPair(p.APIServerCert, p.APIServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	srv.StartTLS()
+	defer srv.Close()
+	server := "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port))
+
+	out, err := ForExec("demo", server, read(t, p.CACert), plugin, []string{"arg"}, map[string]string{"TOKEN_PREFIX": "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restCfg, err := clientcmd.RESTConfigFromKubeConfig(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := rest.HTTPClientFor(restCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Get(server + "/api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if auth := <-got; auth != "Bearer tok-arg" {
+		t.Errorf("Authorization %q, want Bearer tok-arg", auth)
+	}
+
+	for name, call := range map[string]func() ([]byte, error){
+		"no command": func() ([]byte, error) { return ForExec("demo", server, read(t, p.CACert), "", nil, nil) },
+		"no CA":      func() ([]byte, error) { return ForExec("demo", server, nil, plugin, nil, nil) },
+		"http": func() ([]byte, error) {
+			return ForExec("demo", "http://127.0.0.1:1", read(t, p.CACert), plugin, nil, nil)
+		},
+	} {
+		if out, err := call(); err == nil {
+			t.Errorf("%s: no error; kubeconfig:\n%s", name, out)
+		}
 	}
 }
