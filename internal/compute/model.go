@@ -5,6 +5,9 @@
 package compute
 
 import (
+	"bytes"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/berthproject/berth/internal/apierror"
@@ -148,6 +151,32 @@ type Join struct {
 	CA       []byte `json:"ca,omitempty"`
 	// Source is "NodeConfig" or "bootstrap.sh".
 	Source string `json:"source"`
+}
+
+// Check reports what a self-managed node agent finds when it connects
+// with its user data to cluster, whose endpoint is server and CA ca: an
+// endpoint or CA of another cluster fails as the connection would.
+func (j *Join) Check(cluster, server string, ca []byte) error {
+	if j == nil {
+		return nil
+	}
+	if j.Endpoint != "" && strings.TrimSuffix(j.Endpoint, "/") != server {
+		return fmt.Errorf("the API server endpoint %s of the node configuration is not cluster %s's (%s): the node cannot reach its cluster", j.Endpoint, cluster, server)
+	}
+	if len(j.CA) > 0 && !bytes.Equal(bytes.TrimSpace(j.CA), bytes.TrimSpace(ca)) {
+		return fmt.Errorf("tls: failed to verify certificate: x509: certificate signed by unknown authority (the certificate authority of the node configuration is not cluster %s's)", cluster)
+	}
+	return nil
+}
+
+// Unmapped explains err, the cluster's refusal of a self-managed node's
+// EKS token: its instance role is not mapped to a node identity.
+func (i *Instance) Unmapped(err error) error {
+	profile := ""
+	if i.InstanceProfile != nil {
+		profile = i.InstanceProfile.ARN
+	}
+	return fmt.Errorf("%w (no EC2_LINUX access entry or aws-auth mapping of cluster %s maps the role of instance profile %s)", err, i.Cluster, profile)
 }
 
 // SelfManaged reports whether the instance was launched by RunInstances

@@ -323,7 +323,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("ebs: %w", err)
 	}
 	ec2, err := ec2api.New(ec2api.Config{
-		Network: network, Region: cfg.Region, Account: cfg.Account, Instances: instances, Volumes: volumes,
+		Network: network, Region: cfg.Region, Account: cfg.Account, Instances: instances, Volumes: volumes, CheckProvider: checkProvider,
 		Profiles: func(ctx context.Context, ref string) (*compute.ProfileInfo, error) {
 			p, _, err := iamSvc.InstanceProfileRole(ctx, ref)
 			if p == nil || err != nil {
@@ -395,10 +395,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		return "v" + minor + ".0-eks-berth"
 	}
+	instanceCreds := newInstanceCredentials(iamSvc).provider
 	provider, err := simprovider.New(ctx, simprovider.Config{
 		Access: access, IPs: ips, Network: network, Region: cfg.Region, DataDir: filepath.Join(dataDir, "nodes"),
 		KubeletVersion:      kubeletVersion,
-		InstanceCredentials: newInstanceCredentials(iamSvc).provider,
+		InstanceCredentials: instanceCreds,
 		ClusterVersion: func(ctx context.Context, name string) string {
 			cl, _, err := clusters.Get(ctx, name)
 			if err != nil {
@@ -424,6 +425,7 @@ func Run(ctx context.Context, cfg Config) error {
 	realNodes, err := realprovider.New(realprovider.Config{
 		DataDir: filepath.Join(dataDir, "real"), SocketDir: proxySocketDir(dataDir),
 		Join: provider.JoinInfo, Admin: provider.Admin, Spec: provider.NodeSpec,
+		InstanceCredentials: instanceCreds, Region: cfg.Region,
 		Kubelet: []string{cfg.Executable, "kubelet"}, KubeProxy: []string{cfg.Executable, "kube-proxy"},
 		Registry: reg.Addr(), MirrorHosts: reg.Hosts,
 		Released: func() {

@@ -15,7 +15,6 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -54,19 +53,8 @@ func BenchmarkSelfManaged(b *testing.B) {
 	}
 	cl := waitActive(b, c, "smb", 2*time.Minute)
 	kc, _ := d.kubeClient(b, "smb")
-	ic := iam.NewFromConfig(d.awsConfig(b, d.rootCreds(b)))
-	role, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("NodeRole"),
-		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := ic.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String("NodeProfile")}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := ic.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String("NodeProfile"), RoleName: aws.String("NodeRole")}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := c.CreateAccessEntry(ctx, &eks.CreateAccessEntryInput{ClusterName: aws.String("smb"), PrincipalArn: role.Role.Arn, Type: aws.String("EC2_LINUX")}); err != nil {
+	roleARN := nodeRole(b, d, "NodeRole", "NodeProfile")
+	if _, err := c.CreateAccessEntry(ctx, &eks.CreateAccessEntryInput{ClusterName: aws.String("smb"), PrincipalArn: aws.String(roleARN), Type: aws.String("EC2_LINUX")}); err != nil {
 		b.Fatal(err)
 	}
 	ec := d.ec2(b)

@@ -59,6 +59,47 @@ func nodeReady(ctx context.Context, kc kubernetes.Interface, name string) (bool,
 	return false, nil
 }
 
+// nodeRole creates an IAM role EC2 may assume and an instance profile
+// with it, as a user sets up self-managed nodes, and returns the role's ARN.
+func nodeRole(t testing.TB, d *daemon, role, profile string) string {
+	t.Helper()
+	ctx := context.Background()
+	ic := iam.NewFromConfig(d.awsConfig(t, d.rootCreds(t)))
+	out, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ic.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String(profile)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ic.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String(profile), RoleName: aws.String(role)}); err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.Role.Arn)
+}
+
+// waitConsole waits until an instance's console output has every one of
+// the strings.
+func waitConsole(t testing.TB, ec *ec2.Client, id string, want ...string) {
+	t.Helper()
+	if err := eventually(time.Minute, func() error {
+		out, err := ec.GetConsoleOutput(context.Background(), &ec2.GetConsoleOutputInput{InstanceId: aws.String(id)})
+		if err != nil {
+			return err
+		}
+		text, _ := base64.StdEncoding.DecodeString(aws.ToString(out.Output))
+		for _, w := range want {
+			if !strings.Contains(string(text), w) {
+				return fmt.Errorf("console output %q", text)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func waitNodeReady(t testing.TB, kc kubernetes.Interface, name string, want bool, max time.Duration) {
 	t.Helper()
 	if err := eventually(max, func() error {
@@ -87,20 +128,8 @@ func TestSelfManagedInstances(t *testing.T) {
 	}
 	cl := waitActive(t, c, "self", 2*time.Minute)
 	kc, _ := d.kubeClient(t, "self")
-	ic := iam.NewFromConfig(d.awsConfig(t, d.rootCreds(t)))
 	ec := d.ec2(t)
-
-	role, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("NodeRole"),
-		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ic.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String("NodeProfile")}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ic.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String("NodeProfile"), RoleName: aws.String("NodeRole")}); err != nil {
-		t.Fatal(err)
-	}
+	roleARN := nodeRole(t, d, "NodeRole", "NodeProfile")
 	userData := base64.StdEncoding.EncodeToString([]byte(nodeConfig(cl, "team=a")))
 
 	// Bad launches are refused as EC2 refuses them.
@@ -162,19 +191,7 @@ func TestSelfManagedInstances(t *testing.T) {
 
 	// No mapping of the role: the instances run, their nodes are refused
 	// and their consoles say why.
-	if err := eventually(time.Minute, func() error {
-		out, err := ec.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: run.Instances[0].InstanceId})
-		if err != nil {
-			return err
-		}
-		text, _ := base64.StdEncoding.DecodeString(aws.ToString(out.Output))
-		if !strings.Contains(string(text), "Unauthorized") || !strings.Contains(string(text), "EC2_LINUX") {
-			return fmt.Errorf("console output %q", text)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	waitConsole(t, ec, aws.ToString(run.Instances[0].InstanceId), "Unauthorized", "EC2_LINUX")
 	desc, err := ec.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{aws.ToString(run.Instances[0].InstanceId)}})
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +206,7 @@ func TestSelfManagedInstances(t *testing.T) {
 	}
 
 	// The EC2_LINUX entry admits them as system:node:<private DNS name>.
-	if _, err := c.CreateAccessEntry(ctx, &eks.CreateAccessEntryInput{ClusterName: aws.String("self"), PrincipalArn: role.Role.Arn,
+	if _, err := c.CreateAccessEntry(ctx, &eks.CreateAccessEntryInput{ClusterName: aws.String("self"), PrincipalArn: aws.String(roleARN),
 		Type: aws.String("EC2_LINUX")}); err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,9 @@ type Config struct {
 	// Profiles resolves IAM instance profiles for RunInstances; nil
 	// refuses every profile.
 	Profiles Profiles
+	// CheckProvider says whether this machine can run the nodes of an
+	// instance provider (the tag berth:provider); nil accepts both.
+	CheckProvider func(provider string) error
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	Logger       *slog.Logger

@@ -64,7 +64,14 @@ func newInstanceFixture(t *testing.T) *instanceFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := ec2api.New(ec2api.Config{Network: n, Account: account, Instances: svc})
+	h, err := ec2api.New(ec2api.Config{Network: n, Account: account, Instances: svc,
+		// A machine that cannot run real nodes.
+		CheckProvider: func(p string) error {
+			if p == compute.ProviderReal {
+				return errors.New("missing runc")
+			}
+			return nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -756,15 +756,16 @@ func (h *Handler) launchSpec(ctx context.Context, c *call, d compute.TemplateDat
 			return sp, queryapi.Errorf("InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.", ts.ResourceType)
 		}
 	}
-	// Self-managed instances are simulated nodes: a real node joins with
-	// a bootstrap token, which self-managed nodes do not have.
-	sp.Provider = compute.ProviderSimulated
+	// The tag berth:provider picks simulated or real nodes; without it
+	// the instance gets berth's default provider.
 	if p, ok := sp.Tags[compute.TagProvider]; ok {
 		if compute.ValidProvider(p) != nil {
 			return sp, queryapi.Errorf("InvalidParameterValue", "The value of tag %s must be %s or %s, not '%s'.", compute.TagProvider, compute.ProviderSimulated, compute.ProviderReal, p)
 		}
-		if p == compute.ProviderReal {
-			return sp, queryapi.Errorf("Unsupported", "berth runs self-managed instances as simulated nodes; real nodes come from managed node groups tagged %s=%s.", compute.TagProvider, compute.ProviderReal)
+		if h.cfg.CheckProvider != nil {
+			if err := h.cfg.CheckProvider(p); err != nil {
+				return sp, queryapi.Errorf("InvalidParameterValue", "Instances tagged %s=%s cannot run on this machine: %v", compute.TagProvider, p, err)
+			}
 		}
 	}
 	if ref != nil {

@@ -181,10 +181,10 @@ func TestRunInstances(t *testing.T) {
 			in.TagSpecifications = []types.TagSpecification{{ResourceType: types.ResourceTypeInstance,
 				Tags: []types.Tag{{Key: aws.String("berth:provider"), Value: aws.String("metal")}}}}
 		}, "InvalidParameterValue"},
-		{"real self-managed", func(in *ec2.RunInstancesInput) {
+		{"real nodes on a machine without their packages", func(in *ec2.RunInstancesInput) {
 			in.TagSpecifications = []types.TagSpecification{{ResourceType: types.ResourceTypeInstance,
 				Tags: []types.Tag{{Key: aws.String("berth:provider"), Value: aws.String("real")}}}}
-		}, "Unsupported"},
+		}, "InvalidParameterValue"},
 	}
 	for _, b := range bad {
 		in := base()

@@ -47,8 +47,12 @@ type Config struct {
 	// Server is the cluster endpoint, https://127.0.0.1:PORT; CAData its CA.
 	Server string
 	CAData []byte
-	// BootstrapToken joins the node by TLS bootstrapping.
+	// BootstrapToken joins the node by TLS bootstrapping. Kubeconfig,
+	// given instead, is kubelet's kubeconfig as such: a self-managed
+	// node's, whose exec credential plugin signs EKS tokens with the
+	// instance role; kubelet then rotates no client certificate.
 	BootstrapToken string
+	Kubeconfig     []byte
 	ProviderID     string
 	Labels         map[string]string
 	// Taints, kubelet's --register-with-taints form (key=value:Effect).
@@ -486,11 +490,19 @@ func (n *Node) startKubelet() error {
 	if err := os.WriteFile(ca, n.cfg.CAData, 0o600); err != nil {
 		return err
 	}
-	bootstrap, err := kubeconfig.ForBootstrap("cluster", n.cfg.Server, n.cfg.CAData, n.cfg.BootstrapToken)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bootstrap-kubeconfig"), bootstrap, 0o600); err != nil {
+	kubeconfigPath := filepath.Join(dir, "kubeconfig")
+	var joinArgs []string
+	rotate := n.cfg.Kubeconfig == nil
+	if rotate {
+		bootstrap, err := kubeconfig.ForBootstrap("cluster", n.cfg.Server, n.cfg.CAData, n.cfg.BootstrapToken)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "bootstrap-kubeconfig"), bootstrap, 0o600); err != nil {
+			return err
+		}
+		joinArgs = []string{"--bootstrap-kubeconfig=" + filepath.Join(dir, "bootstrap-kubeconfig")}
+	} else if err := os.WriteFile(kubeconfigPath, n.cfg.Kubeconfig, 0o600); err != nil {
 		return err
 	}
 	cgroupRoot := n.cgroup()
@@ -513,7 +525,7 @@ cgroupRoot: %q
 failCgroupV1: false
 failSwapOn: false
 containerRuntimeEndpoint: %q
-rotateCertificates: true
+rotateCertificates: %v
 maxPods: %d
 providerID: %q
 podLogsDir: %q
@@ -521,7 +533,7 @@ resolvConf: /etc/resolv.conf
 evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%%", "imagefs.available": "1%%", "nodefs.inodesFree": "1%%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-%s`, ca, n.cfg.ClusterDNS, cgroupRoot, "unix://"+n.containerdSocket(), n.cfg.MaxPods, n.cfg.ProviderID, filepath.Join(dir, "pod-logs"), n.systemReserved())
+%s`, ca, n.cfg.ClusterDNS, cgroupRoot, "unix://"+n.containerdSocket(), rotate, n.cfg.MaxPods, n.cfg.ProviderID, filepath.Join(dir, "pod-logs"), n.systemReserved())
 	confPath := filepath.Join(dir, "kubelet-config.yaml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return err
@@ -539,14 +551,14 @@ imageGCLowThresholdPercent: 99
 	sort.Strings(labels)
 	args := append(slices.Clone(n.cfg.Kubelet),
 		"--config="+confPath,
-		"--bootstrap-kubeconfig="+filepath.Join(dir, "bootstrap-kubeconfig"),
-		"--kubeconfig="+filepath.Join(dir, "kubeconfig"),
+		"--kubeconfig="+kubeconfigPath,
 		"--cert-dir="+filepath.Join(dir, "pki"),
 		"--root-dir="+filepath.Join(dir, "kubelet"),
 		"--hostname-override="+n.cfg.Name,
 		"--node-ip="+n.cfg.IP.Addr().String(),
 		"--v=1",
 	)
+	args = append(args, joinArgs...)
 	if len(labels) > 0 {
 		args = append(args, "--node-labels="+strings.Join(labels, ","))
 	}

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,6 +40,11 @@ type Config struct {
 	Join func(ctx context.Context, cluster string) (server string, ca []byte, token string, err error)
 	// Admin is an admin client of a cluster.
 	Admin func(ctx context.Context, cluster string) (kubernetes.Interface, error)
+	// InstanceCredentials returns the credentials of a self-managed
+	// instance's role (its instance profile's), with which its kubelet
+	// authenticates; Region is the region its tokens are signed for.
+	InstanceCredentials func(ctx context.Context, in *compute.Instance) (aws.CredentialsProvider, error)
+	Region              string
 	// Spec is the node an instance registers as (name, address, labels,
 	// taints, max pods).
 	Spec func(in *compute.Instance) (sim.NodeSpec, error)
@@ -85,6 +91,18 @@ type running struct {
 	id, cluster string
 	spec        sim.NodeSpec
 	plugins     map[string]*servedPlugin // by driver
+	// stopCredentials stops refreshing a self-managed node's
+	// credentials; nil for a node of a group.
+	stopCredentials func()
+}
+
+// halt stops the node, its CSI plugins and its credentials.
+func (p *Provider) halt(rn *running) {
+	rn.node.Stop()
+	p.stopPlugins(rn)
+	if rn.stopCredentials != nil {
+		rn.stopCredentials()
+	}
 }
 
 // New returns a Provider; the machine is checked when a node starts.
@@ -186,9 +204,6 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 	if in.Cluster == "" {
 		return errors.New("instance has no cluster to join")
 	}
-	if in.SelfManaged() {
-		return errors.New("real self-managed instances are not supported yet: use a managed node group with the berth:provider tag")
-	}
 	if p.Running(in) {
 		return nil
 	}
@@ -204,6 +219,20 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 	server, ca, token, err := p.cfg.Join(ctx, in.Cluster)
 	if err != nil {
 		return err
+	}
+	var kubeletKubeconfig []byte
+	var stopCredentials func()
+	if in.SelfManaged() {
+		// No bootstrap token: the instance role's EKS tokens.
+		token = ""
+		if kubeletKubeconfig, stopCredentials, err = p.selfManaged(ctx, in, spec.Name, server, ca); err != nil {
+			return err
+		}
+		defer func() {
+			if stopCredentials != nil {
+				stopCredentials()
+			}
+		}()
 	}
 	pods, err := p.podRange(in.ID)
 	if err != nil {
@@ -235,7 +264,7 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 		Name: spec.Name, ID: in.ID,
 		Dir: filepath.Join(p.cfg.DataDir, in.ID), SocketDir: p.cfg.SocketDir,
 		IP: netip.PrefixFrom(spec.InternalIP, spec.Subnet.Bits()), PodCIDR: pods,
-		Server: server, CAData: ca, BootstrapToken: token,
+		Server: server, CAData: ca, BootstrapToken: token, Kubeconfig: kubeletKubeconfig,
 		ProviderID: spec.ProviderID, Labels: spec.Labels, Taints: taints, MaxPods: maxPods,
 		CPUMilli: spec.Capacity.Cpu().MilliValue(), MemoryBytes: spec.Capacity.Memory().Value(),
 		AllocatableCPUMilli: spec.Allocatable.Cpu().MilliValue(), AllocatableMemory: spec.Allocatable.Memory().Value(),
@@ -248,7 +277,8 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 	if err != nil {
 		return err
 	}
-	rn := &running{node: n, id: in.ID, cluster: in.Cluster, spec: spec, plugins: map[string]*servedPlugin{}}
+	rn := &running{node: n, id: in.ID, cluster: in.Cluster, spec: spec, plugins: map[string]*servedPlugin{}, stopCredentials: stopCredentials}
+	stopCredentials = nil // the running node's now
 	p.mu.Lock()
 	p.nodes[in.ID] = rn
 	p.mu.Unlock()
@@ -301,8 +331,7 @@ func (p *Provider) stop(id string) *realnode.Node {
 	if rn == nil {
 		return nil
 	}
-	rn.node.Stop()
-	p.stopPlugins(rn)
+	p.halt(rn)
 	p.released()
 	return rn.node
 }
@@ -360,10 +389,7 @@ func (p *Provider) StopAll() {
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, rn := range nodes {
-		wg.Go(func() {
-			rn.node.Stop()
-			p.stopPlugins(rn)
-		})
+		wg.Go(func() { p.halt(rn) })
 	}
 	wg.Wait()
 	p.released()

@@ -5,7 +5,6 @@
 package simprovider
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -222,7 +220,7 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 		}
 		err := sc.sim.AddNode(ctx, spec)
 		if apierrors.IsUnauthorized(err) {
-			return fmt.Errorf("%w (no EC2_LINUX access entry or aws-auth mapping of cluster %s maps the role of instance profile %s)", err, in.Cluster, in.InstanceProfile.ARN)
+			return in.Unmapped(err)
 		}
 		return err
 	}
@@ -235,12 +233,8 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 // bootstrap token, its role must be mapped by an EC2_LINUX access entry
 // or aws-auth.
 func (p *Provider) selfManaged(ctx context.Context, in *compute.Instance, spec *sim.NodeSpec, sc *simCluster) error {
-	server, ca := sc.sim.Server(), sc.sim.CAData()
-	if in.Join != nil && in.Join.Endpoint != "" && strings.TrimSuffix(in.Join.Endpoint, "/") != server {
-		return fmt.Errorf("the API server endpoint %s of the node configuration is not cluster %s's (%s): the node cannot reach its cluster", in.Join.Endpoint, in.Cluster, server)
-	}
-	if in.Join != nil && len(in.Join.CA) > 0 && !bytes.Equal(bytes.TrimSpace(in.Join.CA), bytes.TrimSpace(ca)) {
-		return fmt.Errorf("tls: failed to verify certificate: x509: certificate signed by unknown authority (the certificate authority of the node configuration is not cluster %s's)", in.Cluster)
+	if err := in.Join.Check(in.Cluster, sc.sim.Server(), sc.sim.CAData()); err != nil {
+		return err
 	}
 	if in.InstanceProfile == nil {
 		return errors.New("no credentials: the instance has no IAM instance profile, so the node cannot authenticate to its cluster")
