@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	appsv1 "k8s.io/api/apps/v1"
@@ -112,10 +114,12 @@ func TestRealNodes(t *testing.T) {
 	ctx := context.Background()
 	c := d.eks(t)
 	subnets := d.subnets(t)
-	if _, err := c.CreateCluster(ctx, createInput("realc", subnets)); err != nil {
+	in := createInput("realc", subnets)
+	in.AccessConfig = &ekstypes.CreateAccessConfigRequest{AuthenticationMode: ekstypes.AuthenticationModeApiAndConfigMap}
+	if _, err := c.CreateCluster(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	waitActive(t, c, "realc", 2*time.Minute)
+	cl := waitActive(t, c, "realc", 2*time.Minute)
 	kc, raw := d.kubeClient(t, "realc")
 	rc, err := clientcmd.RESTConfigFromKubeConfig(raw)
 	if err != nil {
@@ -308,31 +312,70 @@ func TestRealNodes(t *testing.T) {
 	waitAddonActive(t, c, "realc", "aws-efs-csi-driver")
 	createEFSClass(t, d, kc, subnets[:1], "777")
 	createClaim(t, kc, "shared", "efs", corev1.ReadWriteMany, "5Gi")
-	shared := func(name, node, script string) *corev1.Pod {
-		p := volumePod(name, node, script)
-		p.Spec.Volumes[0].PersistentVolumeClaim.ClaimName = "shared"
-		return p
+	sharedBy := func(claim, prefix string) {
+		t.Helper()
+		pod := func(name, node, script string) *corev1.Pod {
+			p := volumePod(name, node, script)
+			p.Spec.Volumes[0].PersistentVolumeClaim.ClaimName = claim
+			return p
+		}
+		a, b := prefix+"-a", prefix+"-b"
+		if _, err := kc.CoreV1().Pods("default").Create(ctx, pod(a, nodeA, "echo from-a > /data/a && sleep 3600"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kc.CoreV1().Pods("default").Create(ctx, pod(b, nodeB, "sleep 3600"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitPodRunning(t, kc, a, 2*time.Minute)
+		waitPodRunning(t, kc, b, 2*time.Minute)
+		if err := eventually(30*time.Second, func() error {
+			out, err := execIn(ctx, rc, kc, b, "cat", "/data/a")
+			if err == nil && strings.TrimSpace(out) != "from-a" {
+				err = fmt.Errorf("read %q", out)
+			}
+			return err
+		}); err != nil {
+			t.Errorf("%s on %s reading what %s wrote on %s: %v", b, nodeB, a, nodeA, err)
+		}
 	}
-	if _, err := kc.CoreV1().Pods("default").Create(ctx, shared("efs-a", nodeA, "echo from-a > /data/a && sleep 3600"), metav1.CreateOptions{}); err != nil {
+	sharedBy("shared", "efs")
+
+	// An FSx for Lustre file system provisioned for a claim, shared the
+	// same way.
+	if _, err := c.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: aws.String("realc"), AddonName: aws.String("aws-fsx-csi-driver")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kc.CoreV1().Pods("default").Create(ctx, shared("efs-b", nodeB, "sleep 3600"), metav1.CreateOptions{}); err != nil {
+	waitAddonActive(t, c, "realc", "aws-fsx-csi-driver")
+	if _, err := kc.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "fsx"}, Provisioner: "fsx.csi.aws.com",
+		Parameters: map[string]string{"subnetId": subnets[0], "deploymentType": "SCRATCH_2"},
+	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitPodRunning(t, kc, "efs-a", 2*time.Minute)
-	waitPodRunning(t, kc, "efs-b", 2*time.Minute)
-	if err := eventually(30*time.Second, func() error {
-		out, err := execIn(ctx, rc, kc, "efs-b", "cat", "/data/a")
-		if err == nil && strings.TrimSpace(out) != "from-a" {
-			err = fmt.Errorf("read %q", out)
+	createClaim(t, kc, "lustre", "fsx", corev1.ReadWriteMany, "1200Gi")
+	sharedBy("lustre", "fsx")
+
+	// A self-managed real instance, launched with AL2023 user data: its
+	// kubelet authenticates with EKS tokens of its instance role (no
+	// bootstrap token) once an EC2_LINUX access entry maps the role, and
+	// its pod reaches the Service.
+	ec := d.ec2(t)
+	self := runRealSelfManaged(t, d, c, cl, subnets[0])
+	selfPod := newPod("default", "self", nil, corev1.Container{Name: "sh", Image: "busybox:berth-test", Command: []string{"sleep", "3600"}})
+	selfPod.Spec.NodeName = self
+	createPod(t, kc, selfPod)
+	waitPod(t, kc, "default", "self", 2*time.Minute, "Running", running)
+	if err := eventually(time.Minute, func() error {
+		body, err := httpGet(ctx, rc, kc, "self", svc.Spec.ClusterIP+":80")
+		if err == nil && body != pods[0].Name && body != pods[1].Name {
+			err = fmt.Errorf("answered %q", body)
 		}
 		return err
 	}); err != nil {
-		t.Errorf("efs-b on %s reading what efs-a wrote on %s: %v", nodeB, nodeA, err)
+		t.Errorf("Service %s from the self-managed node's pod: %v", svc.Spec.ClusterIP, err)
 	}
 
 	// A node terminated through the EC2 API is replaced by a new real node.
-	ec := d.ec2(t)
 	ids := instanceIDs(t, nodes)
 	if _, err := ec.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids[:1]}); err != nil {
 		t.Fatal(err)
@@ -365,8 +408,12 @@ func TestRealNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	selfNode, err := kc.CoreV1().Nodes().Get(ctx, self, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	d.stop()
-	for _, id := range append(ids, instanceIDs(t, l.Items)...) {
+	for _, id := range append(append(ids, instanceIDs(t, l.Items)...), instanceIDs(t, []corev1.Node{*selfNode})...) {
 		if _, err := os.Stat("/run/netns/berth-" + id); err == nil {
 			t.Errorf("the network namespace of %s is still there", id)
 		}
@@ -380,6 +427,43 @@ func TestRealNodes(t *testing.T) {
 	if out, _ := exec.Command("losetup", "-a").Output(); strings.Contains(string(out), d.dataDir) {
 		t.Errorf("loop devices of berth's volumes are still bound:\n%s", out)
 	}
+}
+
+// runRealSelfManaged launches a self-managed instance tagged for a real
+// node into cluster cl: refused until an EC2_LINUX access entry maps its
+// role, then Ready. It returns the node's name.
+func runRealSelfManaged(t *testing.T, d *daemon, c *eks.Client, cl *ekstypes.Cluster, subnet string) string {
+	t.Helper()
+	ctx := context.Background()
+	ec := d.ec2(t)
+	kc, _ := d.kubeClient(t, aws.ToString(cl.Name))
+	roleARN := nodeRole(t, d, "RealNodeRole", "RealNodeProfile")
+	run, err := ec.RunInstances(ctx, &ec2.RunInstancesInput{
+		ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: ec2types.InstanceTypeM5Large, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		SubnetId: aws.String(subnet), IamInstanceProfile: &ec2types.IamInstanceProfileSpecification{Name: aws.String("RealNodeProfile")},
+		UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(nodeConfig(cl, "team=self")))),
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance,
+			Tags: []ec2types.Tag{{Key: aws.String("berth:provider"), Value: aws.String("real")}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, name := aws.ToString(run.Instances[0].InstanceId), aws.ToString(run.Instances[0].PrivateDnsName)
+	waitConsole(t, ec, id, "Unauthorized", "EC2_LINUX")
+	if _, err := c.CreateAccessEntry(ctx, &eks.CreateAccessEntryInput{ClusterName: cl.Name, PrincipalArn: aws.String(roleARN),
+		Type: aws.String("EC2_LINUX")}); err != nil {
+		t.Fatal(err)
+	}
+	waitNodeReady(t, kc, name, true, 3*time.Minute)
+	n, err := kc.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(n.Status.NodeInfo.ContainerRuntimeVersion, "containerd://") || n.Labels["team"] != "self" ||
+		n.Spec.ProviderID != "aws:///"+aws.ToString(run.Instances[0].Placement.AvailabilityZone)+"/"+id {
+		t.Errorf("self-managed real node %s: runtime %s, providerID %s, labels %v", name, n.Status.NodeInfo.ContainerRuntimeVersion, n.Spec.ProviderID, n.Labels)
+	}
+	return name
 }
 
 func podLogs(ctx context.Context, t *testing.T, kc kubernetes.Interface, pod string) string {
