@@ -422,12 +422,16 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := loadPauseImage(dataDir, reg.Addr()); err != nil {
 		return fmt.Errorf("loading the pause image: %w", err)
 	}
+	hostsDir := filepath.Join(dataDir, "real", "hosts.d")
+	if err := reg.Mirror(hostsDir); err != nil {
+		return fmt.Errorf("registry host configuration: %w", err)
+	}
 	realNodes, err := realprovider.New(realprovider.Config{
 		DataDir: filepath.Join(dataDir, "real"), SocketDir: proxySocketDir(dataDir),
 		Join: provider.JoinInfo, Admin: provider.Admin, Spec: provider.NodeSpec,
 		InstanceCredentials: instanceCreds, Region: cfg.Region,
 		Kubelet: []string{cfg.Executable, "kubelet"}, KubeProxy: []string{cfg.Executable, "kube-proxy"},
-		Registry: reg.Addr(), MirrorHosts: reg.Hosts,
+		Registry: reg.Addr(), HostsDir: hostsDir,
 		Released: func() {
 			if err := csiebs.CleanupLoops(filepath.Join(dataDir, "ebs")); err != nil {
 				log.Warn("releasing the loop devices of stopped real nodes", "err", err)

@@ -52,8 +52,9 @@ func skipWithoutRealNodes(t testing.TB) {
 	}
 }
 
-// writeBusyboxImage writes busyboxImage as an OCI layout archive.
-func writeBusyboxImage(t testing.TB) string {
+// writeBusyboxImage writes busyboxImage, or the same image under the
+// name given, as an OCI layout archive.
+func writeBusyboxImage(t testing.TB, name ...string) string {
 	t.Helper()
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
@@ -64,7 +65,11 @@ func writeBusyboxImage(t testing.TB) string {
 		files = append(files, realnode.File{Path: "bin/" + applet, Mode: 0o777, Link: "busybox"})
 	}
 	var buf bytes.Buffer
-	if err := realnode.WriteImage(&buf, realnode.Image{Name: busyboxImage, Arch: runtime.GOARCH, Cmd: []string{"sh"}, Files: files}); err != nil {
+	ref := busyboxImage
+	if len(name) > 0 {
+		ref = name[0]
+	}
+	if err := realnode.WriteImage(&buf, realnode.Image{Name: ref, Arch: runtime.GOARCH, Cmd: []string{"sh"}, Files: files}); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "busybox.tar")
@@ -358,10 +363,15 @@ func TestRealNodes(t *testing.T) {
 	// A self-managed real instance, launched with AL2023 user data: its
 	// kubelet authenticates with EKS tokens of its instance role (no
 	// bootstrap token) once an EC2_LINUX access entry maps the role, and
-	// its pod reaches the Service.
+	// its pod reaches the Service. Its image is of a private ECR
+	// registry, loaded now: a registry host new to nodes that run.
 	ec := d.ec2(t)
 	self := runRealSelfManaged(t, d, c, cl, subnets[0])
-	selfPod := newPod("default", "self", nil, corev1.Container{Name: "sh", Image: "busybox:berth-test", Command: []string{"sleep", "3600"}})
+	const ecrImage = "000000000000.dkr.ecr.us-east-1.amazonaws.com/tools:1"
+	if out, err := exec.Command(berthBin, "image", "load", "--data-dir", d.dataDir, writeBusyboxImage(t, ecrImage)).CombinedOutput(); err != nil {
+		t.Fatalf("berth image load: %v\n%s", err, out)
+	}
+	selfPod := newPod("default", "self", nil, corev1.Container{Name: "sh", Image: ecrImage, Command: []string{"sleep", "3600"}})
 	selfPod.Spec.NodeName = self
 	createPod(t, kc, selfPod)
 	waitPod(t, kc, "default", "self", 2*time.Minute, "Running", running)

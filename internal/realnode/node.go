@@ -71,12 +71,14 @@ type Config struct {
 	// 443: the endpoint of the default/kubernetes Service, through which
 	// pods reach the API server.
 	APIServiceAddr netip.Addr
-	// Registry is berth's registry (HOST:PORT on loopback), which the
-	// node's containerd uses as the mirror of MirrorHosts and of berth.local
-	// (the pause image). Empty: the pause image is imported instead, and
-	// images come only from registries the host reaches.
-	Registry    string
-	MirrorHosts []string
+	// Registry is berth's registry (HOST:PORT on loopback), forwarded
+	// into the node, and HostsDir containerd's registry host
+	// configuration (config_path: a hosts.toml per host that berth's
+	// registry mirrors, registry.Mirror keeps it). Empty: the pause image
+	// is imported instead, and images come only from registries the host
+	// reaches.
+	Registry string
+	HostsDir string
 	// Kubelet is the command that runs kubelet (RunKubelet) with the
 	// flags appended: `berth kubelet`.
 	Kubelet []string
@@ -380,7 +382,7 @@ state = %q
     bin_dir = %q
     conf_dir = %q
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc", PauseImage, n.cfg.Tools.Runc, n.cfg.Tools.CNIDir, netd)
-	conf += n.mirrors()
+	conf += n.registryConfig()
 	confPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return err
@@ -406,7 +408,7 @@ state = %q
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	if n.cfg.Registry != "" {
+	if n.cfg.Registry != "" && n.cfg.HostsDir != "" {
 		return nil // containerd pulls the pause image from the registry
 	}
 	var img bytes.Buffer
@@ -416,29 +418,13 @@ state = %q
 	return n.importImage(ctx, &img)
 }
 
-// DefaultMirrorHosts are the registries whose images berth's registry
-// stands in for even before any of theirs is loaded.
-var DefaultMirrorHosts = []string{"berth.local", "docker.io", "public.ecr.aws", "registry.k8s.io", "quay.io", "ghcr.io", "gcr.io"}
-
-// mirrors is containerd's registry configuration: berth's registry as the
-// mirror of every host it holds images of (a path per host, as the
-// registry keeps them), the host itself after it.
-func (n *Node) mirrors() string {
-	if n.cfg.Registry == "" {
+// registryConfig points containerd's CRI plugin at the registry host
+// configuration, which it reads at each pull.
+func (n *Node) registryConfig() string {
+	if n.cfg.HostsDir == "" {
 		return ""
 	}
-	hosts := slices.Clone(DefaultMirrorHosts)
-	for _, h := range n.cfg.MirrorHosts {
-		if !slices.Contains(hosts, h) {
-			hosts = append(hosts, h)
-		}
-	}
-	var b strings.Builder
-	for _, h := range hosts {
-		fmt.Fprintf(&b, "[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.%q]\n  endpoint = [%q]\n",
-			h, "http://"+n.cfg.Registry+"/v2/"+h)
-	}
-	return b.String()
+	return fmt.Sprintf("  [plugins.\"io.containerd.grpc.v1.cri\".registry]\n    config_path = %q\n", n.cfg.HostsDir)
 }
 
 // importImage loads an image archive (OCI layout or docker save) into

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
@@ -36,11 +37,18 @@ type Registry struct {
 	ln   net.Listener
 	srv  *http.Server
 	addr string
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	hostsDir string // see Mirror
 }
 
 // Start serves a registry with its storage in dir on a loopback port
 // (listen, "127.0.0.1:0" for any).
 func Start(ctx context.Context, dir, listen string, log *slog.Logger) (*Registry, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -72,8 +80,8 @@ func Start(ctx context.Context, dir, listen string, log *slog.Logger) (*Registry
 	if err != nil {
 		return nil, err
 	}
-	r := &Registry{dir: dir, ln: ln, addr: ln.Addr().String(),
-		srv: &http.Server{Handler: app, ReadHeaderTimeout: 30 * time.Second}}
+	r := &Registry{dir: dir, ln: ln, addr: ln.Addr().String(), log: log}
+	r.srv = &http.Server{Handler: r.mirrorPushes(app), ReadHeaderTimeout: 30 * time.Second}
 	if err := os.WriteFile(filepath.Join(dir, AddressFile), []byte(r.addr+"\n"), 0o600); err != nil {
 		ln.Close()
 		return nil, err

@@ -78,3 +78,53 @@ func TestLoad(t *testing.T) {
 		t.Error("Load of a missing file")
 	}
 }
+
+// TestMirror checks containerd's host configuration: the default hosts at
+// once, a host first pushed afterwards as it is pushed.
+func TestMirror(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Start(context.Background(), filepath.Join(dir, "registry"), "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	hosts := filepath.Join(dir, "hosts.d")
+	if err := r.Mirror(hosts); err != nil {
+		t.Fatal(err)
+	}
+	read := func(host string) string {
+		raw, err := os.ReadFile(filepath.Join(hosts, host, "hosts.toml"))
+		if err != nil {
+			t.Fatalf("hosts.toml of %s: %v", host, err)
+		}
+		return string(raw)
+	}
+	for _, h := range DefaultMirrorHosts {
+		if got := read(h); !strings.Contains(got, `[host."http://`+r.Addr()+`/v2/`+h+`"]`) || !strings.Contains(got, "override_path = true") {
+			t.Errorf("hosts.toml of %s:\n%s", h, got)
+		}
+	}
+	if got := read("docker.io"); !strings.Contains(got, `server = "https://registry-1.docker.io"`) {
+		t.Errorf("docker.io's upstream:\n%s", got)
+	}
+
+	const ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+	if _, err := os.Stat(filepath.Join(hosts, ecr)); err == nil {
+		t.Fatalf("%s mirrored before any image of it", ecr)
+	}
+	var oci bytes.Buffer
+	if err := realnode.WriteImage(&oci, realnode.Image{Name: ecr + "/app:1", Arch: "amd64",
+		Files: []realnode.File{{Path: "app", Mode: 0o755, Data: []byte("x")}}}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "app.tar")
+	if err := os.WriteFile(path, oci.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(r.Addr(), path); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(ecr); !strings.Contains(got, `[host."http://`+r.Addr()+`/v2/`+ecr+`"]`) || !strings.Contains(got, `server = "https://`+ecr+`"`) {
+		t.Errorf("hosts.toml of %s:\n%s", ecr, got)
+	}
+}

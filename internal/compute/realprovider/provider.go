@@ -52,9 +52,10 @@ type Config struct {
 	// "kubelet".
 	Kubelet []string
 	// Registry is berth's registry (HOST:PORT), which nodes pull from;
-	// MirrorHosts lists the registry hosts it holds images of.
-	Registry    string
-	MirrorHosts func() []string
+	// HostsDir is containerd's registry host configuration, which names
+	// the registry as the mirror of the hosts it holds (registry.Mirror).
+	Registry string
+	HostsDir string
 	// Released is called after nodes stopped, to let go of what their
 	// volumes held that their mounts did not (the loop devices of EBS
 	// volumes, as a machine's power-off does); nil does nothing.
@@ -252,10 +253,6 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 		}
 	}
 	maxPods := int(spec.Capacity.Pods().Value())
-	var mirrorHosts []string
-	if p.cfg.MirrorHosts != nil {
-		mirrorHosts = p.cfg.MirrorHosts()
-	}
 	taints := make([]string, 0, len(spec.Taints))
 	for _, t := range spec.Taints {
 		taints = append(taints, t.Key+"="+t.Value+":"+string(t.Effect))
@@ -270,7 +267,7 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 		AllocatableCPUMilli: spec.Allocatable.Cpu().MilliValue(), AllocatableMemory: spec.Allocatable.Memory().Value(),
 		ClusterDNS: "10.100.0.10",
 		Kubelet:    p.cfg.Kubelet, Tools: tools, Logger: p.log,
-		Registry: p.cfg.Registry, MirrorHosts: mirrorHosts,
+		Registry: p.cfg.Registry, HostsDir: p.cfg.HostsDir,
 		KubeProxy: p.cfg.KubeProxy, KubeProxyCert: proxyCert, KubeProxyKey: proxyKey,
 		ClusterCIDR: p.cfg.PodRanges, APIServiceAddr: p.apiServiceAddr(),
 	})
