@@ -61,7 +61,7 @@ func writeBusyboxImage(t testing.TB, name ...string) string {
 		t.Fatal(err)
 	}
 	files := []realnode.File{{Path: "bin/busybox", Mode: 0o755, Data: bb}}
-	for _, applet := range []string{"sh", "httpd", "cat", "echo", "sleep", "hostname", "mkdir", "nc", "df"} {
+	for _, applet := range []string{"sh", "httpd", "cat", "echo", "sleep", "hostname", "mkdir", "nc", "df", "nslookup"} {
 		files = append(files, realnode.File{Path: "bin/" + applet, Mode: 0o777, Link: "busybox"})
 	}
 	var buf bytes.Buffer
@@ -259,6 +259,24 @@ func TestRealNodes(t *testing.T) {
 		return err
 	}); err != nil {
 		t.Errorf("the API server through %s from %s: %v", k8s.Spec.ClusterIP, pods[1].Name, err)
+	}
+
+	// Cluster DNS: Service names resolve to their ClusterIPs.
+	for name, want := range map[string]string{"web.default.svc.cluster.local": svc.Spec.ClusterIP, "kubernetes.default.svc.cluster.local": k8s.Spec.ClusterIP} {
+		if err := eventually(30*time.Second, func() error {
+			out, err := execIn(ctx, rc, kc, pods[1].Name, "nslookup", name)
+			if err != nil {
+				return err
+			}
+			for _, line := range strings.Split(out, "\n") {
+				if v, ok := strings.CutPrefix(line, "Address:"); ok && strings.TrimSpace(v) == want {
+					return nil
+				}
+			}
+			return fmt.Errorf("nslookup %s answered %q", name, out)
+		}); err != nil {
+			t.Errorf("DNS from %s: %v", pods[1].Name, err)
+		}
 	}
 
 	// An EBS volume: written on one node, read on the other.

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/internal/kubeconfig"
@@ -71,6 +72,11 @@ type Config struct {
 	// 443: the endpoint of the default/kubernetes Service, through which
 	// pods reach the API server.
 	APIServiceAddr netip.Addr
+	// DNSAddr, when set, is another address every node has on its
+	// loopback interface, where DNS answers queries on port 53 (UDP and
+	// TCP): the endpoint of the cluster's kube-dns Service.
+	DNSAddr netip.Addr
+	DNS     dns.Handler
 	// Registry is berth's registry (HOST:PORT on loopback), forwarded
 	// into the node, and HostsDir containerd's registry host
 	// configuration (config_path: a hosts.toml per host that berth's
@@ -101,6 +107,7 @@ type Node struct {
 	netns   string
 	hostIf  string
 	fwds    []net.Listener
+	dns     []*dns.Server
 	procs   []*exec.Cmd
 	done    []chan struct{}
 	stopped sync.Once
@@ -163,6 +170,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 			return nil, fmt.Errorf("realnode: forwarding %s into the node %s: %w", f[1], cfg.Name, err)
 		}
 	}
+	if cfg.DNSAddr.IsValid() && cfg.DNS != nil {
+		if err := n.serveDNS(); err != nil {
+			return nil, fmt.Errorf("realnode: DNS in the node %s: %w", cfg.Name, err)
+		}
+	}
 	if err := n.startContainerd(ctx); err != nil {
 		return nil, fmt.Errorf("realnode: containerd of %s: %w", cfg.Name, err)
 	}
@@ -210,8 +222,10 @@ func (n *Node) network() error {
 	if n.cfg.PodCIDR.IsValid() {
 		steps = append(steps, []string{"route", "replace", n.cfg.PodCIDR.Masked().String(), "via", addr, "dev", n.hostIf, "onlink"})
 	}
-	if a := n.cfg.APIServiceAddr; a.IsValid() {
-		steps = append(steps, []string{"-n", n.netns, "addr", "add", a.String() + "/32", "dev", "lo"})
+	for _, a := range []netip.Addr{n.cfg.APIServiceAddr, n.cfg.DNSAddr} {
+		if a.IsValid() {
+			steps = append(steps, []string{"-n", n.netns, "addr", "add", a.String() + "/32", "dev", "lo"})
+		}
 	}
 	for _, s := range steps {
 		if err := n.ip(s...); err != nil {
@@ -265,44 +279,77 @@ func (n *Node) forward(listen, addr string) error {
 	return nil
 }
 
-// listenIn opens a TCP listener in another network namespace: on a
-// locked thread switched into it and back. A thread that cannot switch
-// back is not reused (it ends with its goroutine).
-func listenIn(nsPath, addr string) (net.Listener, error) {
-	type result struct {
-		ln  net.Listener
-		err error
+// serveDNS answers DNS on the node's DNS address, over UDP and TCP.
+func (n *Node) serveDNS() error {
+	ns := filepath.Join("/run/netns", n.netns)
+	addr := netip.AddrPortFrom(n.cfg.DNSAddr, 53).String()
+	pc, err := listenPacketIn(ns, addr)
+	if err != nil {
+		return err
 	}
-	ch := make(chan result, 1)
+	ln, err := listenIn(ns, addr)
+	if err != nil {
+		pc.Close()
+		return err
+	}
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: n.cfg.DNS}, {Listener: ln, Handler: n.cfg.DNS}} {
+		n.dns = append(n.dns, srv)
+		go func() { _ = srv.ActivateAndServe() }()
+	}
+	return nil
+}
+
+// listenIn opens a TCP listener in another network namespace.
+func listenIn(nsPath, addr string) (ln net.Listener, err error) {
+	err = inNamespace(nsPath, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	return ln, err
+}
+
+// listenPacketIn opens a UDP socket in another network namespace.
+func listenPacketIn(nsPath, addr string) (pc net.PacketConn, err error) {
+	err = inNamespace(nsPath, func() (err error) {
+		pc, err = net.ListenPacket("udp", addr)
+		return err
+	})
+	return pc, err
+}
+
+// inNamespace runs fn on a locked thread switched into a network
+// namespace and back; sockets fn opens stay in the namespace. A thread
+// that cannot switch back is not reused (it ends with its goroutine).
+func inNamespace(nsPath string, fn func() error) error {
+	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		self, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: err}
+			ch <- err
 			return
 		}
 		defer self.Close()
 		target, err := os.Open(nsPath)
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: err}
+			ch <- err
 			return
 		}
 		defer target.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("entering %s: %w", nsPath, err)}
+			ch <- fmt.Errorf("entering %s: %w", nsPath, err)
 			return
 		}
-		ln, lerr := net.Listen("tcp", addr)
+		ferr := fn()
 		if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err == nil {
 			runtime.UnlockOSThread()
 		}
-		ch <- result{ln, lerr}
+		ch <- ferr
 	}()
-	r := <-ch
-	return r.ln, r.err
+	return <-ch
 }
 
 // start runs a program inside the namespace (nsenter changes only the
@@ -742,6 +789,9 @@ func (n *Node) Stop() {
 		killCgroup(n.cgroup())
 		for _, ln := range n.fwds {
 			ln.Close()
+		}
+		for _, srv := range n.dns {
+			_ = srv.Shutdown()
 		}
 		unmountBelow(n.cfg.Dir)
 		n.cleanNetwork()

@@ -17,10 +17,19 @@ import (
 // interface for the API server: the last but one of the pod ranges,
 // whose last /24 no node gets.
 func (p *Provider) apiServiceAddr() netip.Addr {
-	a := p.cfg.PodRanges.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.cfg.PodRanges.Bits()) - 2
-	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-	v += host
+	return addTo(p.cfg.PodRanges.Masked().Addr(), uint32(1)<<(32-p.cfg.PodRanges.Bits())-2)
+}
+
+// dnsAddr is the address every real node has on its loopback interface
+// for the cluster DNS: the one before the API service address.
+func (p *Provider) dnsAddr() netip.Addr {
+	return addTo(p.cfg.PodRanges.Masked().Addr(), uint32(1)<<(32-p.cfg.PodRanges.Bits())-3)
+}
+
+// addTo adds n to an IPv4 address.
+func addTo(a netip.Addr, n uint32) netip.Addr {
+	b := a.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) + n
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
@@ -54,14 +63,20 @@ func ensureAPIEndpoints(ctx context.Context, admin kubernetes.Interface, addr ne
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{addr.String()}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
 		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To[int32](443), Protocol: ptr.To(corev1.ProtocolTCP)}},
 	}
-	if cur, err := admin.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{}); err == nil {
+	return applySlice(ctx, admin, slice)
+}
+
+// applySlice creates or replaces an EndpointSlice.
+func applySlice(ctx context.Context, admin kubernetes.Interface, slice *discoveryv1.EndpointSlice) error {
+	slices := admin.DiscoveryV1().EndpointSlices(slice.Namespace)
+	if cur, err := slices.Get(ctx, slice.Name, metav1.GetOptions{}); err == nil {
 		slice.ResourceVersion = cur.ResourceVersion
-		_, err = admin.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).Update(ctx, slice, metav1.UpdateOptions{})
+		_, err = slices.Update(ctx, slice, metav1.UpdateOptions{})
 		return err
 	} else if !apierrors.IsNotFound(err) {
 		return err
 	}
-	_, err := admin.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).Create(ctx, slice, metav1.CreateOptions{})
+	_, err := slices.Create(ctx, slice, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
 	}

@@ -84,6 +84,9 @@ type Provider struct {
 	ranges     map[string]netip.Prefix             // by instance id, persisted
 	proxyCerts map[string]proxyCert                // by cluster
 	drivers    map[string]map[string]sim.CSIDriver // CSI drivers by cluster and name
+
+	dnsMu sync.Mutex
+	dns   map[string]*clusterDNS // by cluster
 }
 
 // running is a node the provider runs.
@@ -124,7 +127,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	p := &Provider{cfg: cfg, log: cfg.Logger, nodes: map[string]*running{}, ranges: map[string]netip.Prefix{},
-		proxyCerts: map[string]proxyCert{}, drivers: map[string]map[string]sim.CSIDriver{}}
+		proxyCerts: map[string]proxyCert{}, drivers: map[string]map[string]sim.CSIDriver{}, dns: map[string]*clusterDNS{}}
 	raw, err := os.ReadFile(p.rangesFile())
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -246,6 +249,10 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 	if err := ensureAPIEndpoints(ctx, admin, p.apiServiceAddr()); err != nil {
 		return err
 	}
+	dns, err := p.dnsOf(ctx, in.Cluster, admin)
+	if err != nil {
+		return err
+	}
 	var proxyCert, proxyKey []byte
 	if len(p.cfg.KubeProxy) > 0 {
 		if proxyCert, proxyKey, err = p.kubeProxyCert(ctx, in.Cluster, admin); err != nil {
@@ -265,8 +272,8 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 		ProviderID: spec.ProviderID, Labels: spec.Labels, Taints: taints, MaxPods: maxPods,
 		CPUMilli: spec.Capacity.Cpu().MilliValue(), MemoryBytes: spec.Capacity.Memory().Value(),
 		AllocatableCPUMilli: spec.Allocatable.Cpu().MilliValue(), AllocatableMemory: spec.Allocatable.Memory().Value(),
-		ClusterDNS: "10.100.0.10",
-		Kubelet:    p.cfg.Kubelet, Tools: tools, Logger: p.log,
+		ClusterDNS: dns.ip.String(), DNSAddr: p.dnsAddr(), DNS: dns.server,
+		Kubelet: p.cfg.Kubelet, Tools: tools, Logger: p.log,
 		Registry: p.cfg.Registry, HostsDir: p.cfg.HostsDir,
 		KubeProxy: p.cfg.KubeProxy, KubeProxyCert: proxyCert, KubeProxyKey: proxyKey,
 		ClusterCIDR: p.cfg.PodRanges, APIServiceAddr: p.apiServiceAddr(),
@@ -353,6 +360,7 @@ func (p *Provider) Stop(ctx context.Context, in *compute.Instance) error {
 	if in.Cluster == "" {
 		return nil
 	}
+	p.stopDNS(in.Cluster)
 	admin, err := p.cfg.Admin(ctx, in.Cluster)
 	if err != nil {
 		return nil // a cluster that is gone took its nodes
@@ -389,5 +397,6 @@ func (p *Provider) StopAll() {
 		wg.Go(func() { p.halt(rn) })
 	}
 	wg.Wait()
+	p.stopDNS("")
 	p.released()
 }
