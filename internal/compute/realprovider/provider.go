@@ -79,6 +79,10 @@ type Provider struct {
 
 	forwarding sync.Once
 
+	hostLockOnce sync.Once
+	hostLockFile *os.File
+	hostLockErr  error
+
 	mu         sync.Mutex
 	nodes      map[string]*running                 // by instance id
 	ranges     map[string]netip.Prefix             // by instance id, persisted
@@ -213,6 +217,9 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 	}
 	tools, err := realnode.Check()
 	if err != nil {
+		return err
+	}
+	if err := p.lockHost(); err != nil {
 		return err
 	}
 	p.forwarding.Do(p.enableForwarding)
