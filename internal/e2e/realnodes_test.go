@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +31,9 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/spdy"
 	"k8s.io/utils/ptr"
 
 	"github.com/berthproject/berth/internal/realnode"
@@ -94,6 +99,45 @@ func execIn(ctx context.Context, rc *rest.Config, kc kubernetes.Interface, pod s
 		return out.String(), fmt.Errorf("%w: %s", err, errOut.String())
 	}
 	return out.String(), nil
+}
+
+// portForwardGet forwards a loopback port to a pod's port through the
+// API server and the node's kubelet, as kubectl port-forward does, and
+// fetches / through it.
+func portForwardGet(ctx context.Context, rc *rest.Config, kc kubernetes.Interface, pod string, port int) (string, error) {
+	transport, upgrader, err := spdy.RoundTripperFor(rc)
+	if err != nil {
+		return "", err
+	}
+	req := kc.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(pod).SubResource("portforward")
+	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, req.URL())
+	stop, ready := make(chan struct{}), make(chan struct{})
+	defer close(stop)
+	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{fmt.Sprintf("0:%d", port)}, stop, ready, io.Discard, io.Discard)
+	if err != nil {
+		return "", err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- fw.ForwardPorts() }()
+	select {
+	case <-ready:
+	case err := <-errc:
+		return "", fmt.Errorf("port-forward: %v", err)
+	case <-time.After(30 * time.Second):
+		return "", errors.New("port-forward not ready after 30 s")
+	}
+	ports, err := fw.GetPorts()
+	if err != nil || len(ports) != 1 {
+		return "", fmt.Errorf("forwarded ports %v: %v", ports, err)
+	}
+	hreq, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", ports[0].Local), nil)
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(body)), err
 }
 
 // httpGet asks a pod to fetch a URL's body with busybox nc (its static
@@ -225,6 +269,9 @@ func TestRealNodes(t *testing.T) {
 	}
 	if out, err := execIn(ctx, rc, kc, pods[0].Name, "cat", "/www/index.html"); err != nil || strings.TrimSpace(out) != pods[0].Name {
 		t.Errorf("exec in %s: %q %v", pods[0].Name, out, err)
+	}
+	if body, err := portForwardGet(ctx, rc, kc, pods[1].Name, 8080); err != nil || body != pods[1].Name {
+		t.Errorf("port-forward to %s: %q %v", pods[1].Name, body, err)
 	}
 	// A pod on one node reaches the other node's pod, and the Service
 	// answers from both.
