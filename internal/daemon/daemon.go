@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"log/slog"
 	"net"
 	"net/http"
@@ -368,6 +367,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	admins := &adminConfigs{dataDir: dataDir, m: map[string]adminConfig{}}
 	access := func(ctx context.Context, name string) (*rest.Config, error) {
 		cl, _, err := clusters.Get(ctx, name)
 		if err != nil {
@@ -376,16 +376,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if cl.Status != cluster.StatusActive && cl.Status != cluster.StatusUpdating {
 			return nil, fmt.Errorf("cluster %s is %s", name, cl.Status)
 		}
-		kc, err := AdminKubeconfig(dataDir, name)
-		if err != nil {
-			return nil, err
-		}
-		rc, err := clientcmd.RESTConfigFromKubeConfig(kc)
-		if err != nil {
-			return nil, err
-		}
-		rc.QPS, rc.Burst = 200, 400
-		return rc, nil
+		return admins.config(name)
 	}
 	// Simulated kubelets report the patch release of their minor, as EKS
 	// AMIs and Fargate do.
