@@ -155,6 +155,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
 	}
+	// The API warnings berth's own clients get (a deprecated API it
+	// writes for compatibility, say) are for berth's developers, not its
+	// users: debug level. client-go's handler is process-wide.
+	rest.SetDefaultWarningHandler(apiWarnings{log.With("component", "kubernetes")})
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return err
@@ -593,4 +597,13 @@ func printBanner(w io.Writer, endpoint, region string, files credentials.Files, 
 		fmt.Fprintf(w, "  %s  %-11s %-16s %s%s\n", s.ID, s.AZ, s.CIDR, kind, note)
 	}
 	fmt.Fprintln(w)
+}
+
+// apiWarnings logs the warnings of Kubernetes API responses at debug level.
+type apiWarnings struct{ log *slog.Logger }
+
+func (w apiWarnings) HandleWarningHeader(code int, _ string, text string) {
+	if code == 299 && text != "" {
+		w.log.Debug("Kubernetes API warning", "warning", text)
+	}
 }
