@@ -23,16 +23,24 @@ func controllerManagerArgs(cfg Config, p pki.Paths, kubeconfig string) []string 
 		"--leader-elect=false",
 		// Every default controller plus the two that make bootstrap-token
 		// node joining work: signing the cluster-info ConfigMap and
-		// deleting expired tokens.
-		"--controllers=*,bootstrapsigner,tokencleaner",
+		// deleting expired tokens. The CSR approver and the kubelet client
+		// signer run beside it, the same controllers with more workers
+		// (runCSRControllers).
+		"--controllers=*,bootstrapsigner,tokencleaner,-csrapproving",
 		"--use-service-account-credentials=true",
 		"--service-account-private-key-file=" + p.ServiceAccountKey,
 		"--root-ca-file=" + p.CACert,
-		// The cluster CA signs kubelet client and serving certificates and
-		// every other approved CertificateSigningRequest of the built-in
-		// signers.
-		"--cluster-signing-cert-file=" + p.CACert,
-		"--cluster-signing-key-file=" + p.CAKey,
+		// The cluster CA signs kubelet serving certificates and every
+		// other approved CertificateSigningRequest of the built-in
+		// signers; kubelet client certificates too, by
+		// runCSRControllers' signer (kube-controller-manager skips the
+		// signer whose files it is not given).
+		"--cluster-signing-kubelet-serving-cert-file=" + p.CACert,
+		"--cluster-signing-kubelet-serving-key-file=" + p.CAKey,
+		"--cluster-signing-kube-apiserver-client-cert-file=" + p.CACert,
+		"--cluster-signing-kube-apiserver-client-key-file=" + p.CAKey,
+		"--cluster-signing-legacy-unknown-cert-file=" + p.CACert,
+		"--cluster-signing-legacy-unknown-key-file=" + p.CAKey,
 		"--service-cluster-ip-range=" + cfg.ServiceCIDR,
 		// Pod IPs come from the VPC CNI in EKS, not from node podCIDRs.
 		"--allocate-node-cidrs=false",

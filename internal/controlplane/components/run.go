@@ -33,6 +33,7 @@ const (
 
 	// Files below Config.Dir.
 	controllerManagerKubeconfig = "controller-manager.kubeconfig"
+	csrControllersKubeconfig    = "csr-controllers.kubeconfig"
 	schedulerKubeconfig         = "scheduler.kubeconfig"
 	authnWebhookKubeconfig      = "authn-webhook.kubeconfig"
 	authzWebhookKubeconfig      = "authz-webhook.kubeconfig"
@@ -94,6 +95,7 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	for _, k := range []struct{ file, cert, key string }{
 		{controllerManagerKubeconfig, p.ControllerManagerCert, p.ControllerManagerKey},
 		{schedulerKubeconfig, p.SchedulerCert, p.SchedulerKey},
+		{csrControllersKubeconfig, p.AdminCert, p.AdminKey},
 	} {
 		if err := writeKubeconfig(filepath.Join(cfg.Dir, k.file), server, p.CACert, k.cert, k.key); err != nil {
 			return fmt.Errorf("starting control plane of %s: %w", cfg.ClusterName, err)
@@ -179,6 +181,9 @@ func run(ctx context.Context, cfg Config, p pki.Paths, log *slog.Logger, ready f
 	})
 	s.start("kube-scheduler", func(ctx context.Context) error {
 		return runScheduler(ctx, schedulerArgs(cfg, filepath.Join(cfg.Dir, schedulerKubeconfig)))
+	})
+	s.start("csr-controllers", func(ctx context.Context) error {
+		return runCSRControllers(ctx, filepath.Join(cfg.Dir, csrControllersKubeconfig), p)
 	})
 	select {
 	case <-ctx.Done():
