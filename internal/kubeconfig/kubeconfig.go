@@ -33,11 +33,8 @@ func Admin(clusterName, server string, caPEM, certPEM, keyPEM []byte) ([]byte, e
 }
 
 func admin(name, server string, caPEM, certPEM, keyPEM []byte) ([]byte, error) {
-	if err := checkServer(server); err != nil {
+	if err := checkCluster(server, caPEM); err != nil {
 		return nil, err
-	}
-	if !x509.NewCertPool().AppendCertsFromPEM(caPEM) {
-		return nil, errors.New("no PEM certificate in CA data")
 	}
 	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
 		return nil, fmt.Errorf("client certificate and key: %w", err)
@@ -70,11 +67,8 @@ func ForComponent(server string, caPEM, certPEM, keyPEM []byte) ([]byte, error) 
 // https URL and the CA certificate caPEM it trusts for it, embedded. The
 // cluster and context are named "webhook", its user "kube-apiserver".
 func ForWebhook(server string, caPEM []byte) ([]byte, error) {
-	if err := checkServer(server); err != nil {
+	if err := checkCluster(server, caPEM); err != nil {
 		return nil, fmt.Errorf("building webhook kubeconfig for %s: %w", server, err)
-	}
-	if !x509.NewCertPool().AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("building webhook kubeconfig for %s: no PEM certificate in CA data", server)
 	}
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["webhook"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
@@ -88,11 +82,8 @@ func ForWebhook(server string, caPEM []byte) ([]byte, error) {
 // (--bootstrap-kubeconfig): the cluster's endpoint and CA, embedded, and
 // a bootstrap token, as user kubelet-bootstrap in the context bootstrap.
 func ForBootstrap(clusterName, server string, caPEM []byte, token string) ([]byte, error) {
-	if err := checkServer(server); err != nil {
+	if err := checkCluster(server, caPEM); err != nil {
 		return nil, fmt.Errorf("building bootstrap kubeconfig for %s: %w", clusterName, err)
-	}
-	if !x509.NewCertPool().AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("building bootstrap kubeconfig for %s: no PEM certificate in CA data", clusterName)
 	}
 	if clusterName == "" || token == "" {
 		return nil, errors.New("building bootstrap kubeconfig: empty cluster name or token")
@@ -116,6 +107,18 @@ func write(name string, cluster *clientcmdapi.Cluster, user *clientcmdapi.AuthIn
 	return clientcmd.Write(*cfg)
 }
 
+// checkCluster checks what every kubeconfig's cluster holds: the
+// server's URL and a CA certificate in PEM.
+func checkCluster(server string, caPEM []byte) error {
+	if err := checkServer(server); err != nil {
+		return err
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(caPEM) {
+		return errors.New("no PEM certificate in CA data")
+	}
+	return nil
+}
+
 // checkServer accepts an https URL with a host and nothing after the path.
 func checkServer(server string) error {
 	u, err := url.Parse(server)
@@ -133,11 +136,8 @@ func checkServer(server string) error {
 // kubeconfig of an EKS node or of `aws eks update-kubeconfig` does: the
 // plugin's command, arguments and environment.
 func ForExec(clusterName, server string, caPEM []byte, command string, args []string, env map[string]string) ([]byte, error) {
-	if err := checkServer(server); err != nil {
+	if err := checkCluster(server, caPEM); err != nil {
 		return nil, fmt.Errorf("building kubeconfig for %s: %w", clusterName, err)
-	}
-	if !x509.NewCertPool().AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("building kubeconfig for %s: no PEM certificate in CA data", clusterName)
 	}
 	if clusterName == "" || command == "" {
 		return nil, errors.New("building kubeconfig: empty cluster name or command")
