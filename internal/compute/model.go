@@ -6,9 +6,13 @@ package compute
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/berthproject/berth/internal/apierror"
 )
@@ -167,6 +171,32 @@ func (j *Join) Check(cluster, server string, ca []byte) error {
 		return fmt.Errorf("tls: failed to verify certificate: x509: certificate signed by unknown authority (the certificate authority of the node configuration is not cluster %s's)", cluster)
 	}
 	return nil
+}
+
+// CredentialsFunc returns the AWS credentials of a self-managed
+// instance's role (its instance profile's), as instance metadata serves
+// them.
+type CredentialsFunc func(ctx context.Context, in *Instance) (aws.CredentialsProvider, error)
+
+// RoleCredentials is what a self-managed node agent does before it
+// authenticates to its cluster, whose endpoint is server and CA ca: it
+// checks its user data against them (Join.Check) and takes its role's
+// credentials from get.
+func (i *Instance) RoleCredentials(ctx context.Context, server string, ca []byte, get CredentialsFunc) (aws.CredentialsProvider, error) {
+	if err := i.Join.Check(i.Cluster, server, ca); err != nil {
+		return nil, err
+	}
+	if i.InstanceProfile == nil {
+		return nil, errors.New("no credentials: the instance has no IAM instance profile, so the node cannot authenticate to its cluster")
+	}
+	if get == nil {
+		return nil, errors.New("no credentials: instance credentials are not available")
+	}
+	creds, err := get(ctx, i)
+	if err != nil {
+		return nil, fmt.Errorf("no credentials from instance profile %s: %w", i.InstanceProfile.ARN, err)
+	}
+	return creds, nil
 }
 
 // Unmapped explains err, the cluster's refusal of a self-managed node's

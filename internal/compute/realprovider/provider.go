@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,7 +42,7 @@ type Config struct {
 	// InstanceCredentials returns the credentials of a self-managed
 	// instance's role (its instance profile's), with which its kubelet
 	// authenticates; Region is the region its tokens are signed for.
-	InstanceCredentials func(ctx context.Context, in *compute.Instance) (aws.CredentialsProvider, error)
+	InstanceCredentials compute.CredentialsFunc
 	Region              string
 	// Spec is the node an instance registers as (name, address, labels,
 	// taints, max pods).

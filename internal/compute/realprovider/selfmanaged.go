@@ -2,7 +2,6 @@ package realprovider
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,18 +35,9 @@ const credentialsRefresh = time.Minute
 // node's kubelet would keep failing. It returns the kubeconfig and a
 // function that stops refreshing the credentials.
 func (p *Provider) selfManaged(ctx context.Context, in *compute.Instance, nodeName, server string, ca []byte) ([]byte, func(), error) {
-	if err := in.Join.Check(in.Cluster, server, ca); err != nil {
-		return nil, nil, err
-	}
-	if in.InstanceProfile == nil {
-		return nil, nil, errors.New("no credentials: the instance has no IAM instance profile, so the node cannot authenticate to its cluster")
-	}
-	if p.cfg.InstanceCredentials == nil {
-		return nil, nil, errors.New("no credentials: instance credentials are not available")
-	}
-	creds, err := p.cfg.InstanceCredentials(ctx, in)
+	creds, err := in.RoleCredentials(ctx, server, ca, p.cfg.InstanceCredentials)
 	if err != nil {
-		return nil, nil, fmt.Errorf("no credentials from instance profile %s: %w", in.InstanceProfile.ARN, err)
+		return nil, nil, err
 	}
 	c, err := creds.Retrieve(ctx)
 	if err != nil {

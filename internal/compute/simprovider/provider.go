@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -56,7 +55,7 @@ type Config struct {
 	// instance profile. Self-managed nodes authenticate with EKS tokens
 	// signed with them; nil, or an error, leaves such a node without
 	// credentials, and it cannot join.
-	InstanceCredentials func(ctx context.Context, in *compute.Instance) (aws.CredentialsProvider, error)
+	InstanceCredentials compute.CredentialsFunc
 	// DataDir holds the nodes' volume paths, DATA/nodes/CLUSTER/NODE.
 	DataDir string
 	// ClusterVersion returns a cluster's Kubernetes minor, for the
@@ -233,18 +232,9 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 // bootstrap token, its role must be mapped by an EC2_LINUX access entry
 // or aws-auth.
 func (p *Provider) selfManaged(ctx context.Context, in *compute.Instance, spec *sim.NodeSpec, sc *simCluster) error {
-	if err := in.Join.Check(in.Cluster, sc.sim.Server(), sc.sim.CAData()); err != nil {
-		return err
-	}
-	if in.InstanceProfile == nil {
-		return errors.New("no credentials: the instance has no IAM instance profile, so the node cannot authenticate to its cluster")
-	}
-	if p.cfg.InstanceCredentials == nil {
-		return errors.New("no credentials: instance credentials are not available")
-	}
-	creds, err := p.cfg.InstanceCredentials(ctx, in)
+	creds, err := in.RoleCredentials(ctx, sc.sim.Server(), sc.sim.CAData(), p.cfg.InstanceCredentials)
 	if err != nil {
-		return fmt.Errorf("no credentials from instance profile %s: %w", in.InstanceProfile.ARN, err)
+		return err
 	}
 	spec.Token = &ekstoken.Source{Credentials: creds, Cluster: in.Cluster, Region: p.cfg.Region}
 	if spec.KubeletVersion == "" && p.cfg.ClusterVersion != nil {
