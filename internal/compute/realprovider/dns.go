@@ -25,15 +25,20 @@ type clusterDNS struct {
 	ip     netip.Addr // the kube-dns Service's ClusterIP
 }
 
-// dnsOf returns the DNS of a cluster, started with its first real node:
-// the kube-dns Service (kube-system, as EKS's CoreDNS has it) whose
-// endpoint is the DNS address on every real node's loopback, and the
-// server that answers there.
-func (p *Provider) dnsOf(ctx context.Context, cluster string, admin kubernetes.Interface) (*clusterDNS, error) {
+// prepareCluster sets up what a cluster's real nodes share, once, with
+// its first real node: the default/kubernetes endpoints at the API
+// service address, and the cluster's DNS: the kube-dns Service
+// (kube-system, as EKS's CoreDNS has it) whose endpoint is the DNS
+// address on every real node's loopback, and the server that answers
+// there. It returns the DNS.
+func (p *Provider) prepareCluster(ctx context.Context, cluster string, admin kubernetes.Interface) (*clusterDNS, error) {
 	p.dnsMu.Lock()
 	defer p.dnsMu.Unlock()
 	if d := p.dns[cluster]; d != nil {
 		return d, nil
+	}
+	if err := ensureAPIEndpoints(ctx, admin, p.apiServiceAddr()); err != nil {
+		return nil, err
 	}
 	ip, err := ensureKubeDNS(ctx, admin, p.dnsAddr())
 	if err != nil {
@@ -50,7 +55,8 @@ func (p *Provider) dnsOf(ctx context.Context, cluster string, admin kubernetes.I
 }
 
 // stopDNS stops the DNS of a cluster that has no real node left, or of
-// every cluster when cluster is empty.
+// every cluster when cluster is empty; the cluster's next real node
+// prepares it again.
 func (p *Provider) stopDNS(cluster string) {
 	p.mu.Lock()
 	for _, rn := range p.nodes {

@@ -173,13 +173,10 @@ func (p *Provider) podRange(id string) (netip.Prefix, error) {
 	for _, r := range p.ranges {
 		taken[r] = true
 	}
-	base := p.cfg.PodRanges.Masked().Addr().As4()
+	base := p.cfg.PodRanges.Masked().Addr()
 	count := 1<<(24-p.cfg.PodRanges.Bits()) - 1 // the last /24 holds the API service address
 	for i := range count {
-		a := base
-		a[2] += byte(i)
-		a[1] += byte(i >> 8)
-		r := netip.PrefixFrom(netip.AddrFrom4(a), 24)
+		r := netip.PrefixFrom(addTo(base, uint32(i)<<8), 24)
 		if taken[r] {
 			continue
 		}
@@ -252,10 +249,7 @@ func (p *Provider) Start(ctx context.Context, in *compute.Instance) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureAPIEndpoints(ctx, admin, p.apiServiceAddr()); err != nil {
-		return err
-	}
-	dns, err := p.dnsOf(ctx, in.Cluster, admin)
+	dns, err := p.prepareCluster(ctx, in.Cluster, admin)
 	if err != nil {
 		return err
 	}
