@@ -160,7 +160,7 @@ func (s *Server) lookup(name string, q dns.Question) ([]dns.RR, bool) {
 			return []dns.RR{&dns.CNAME{Hdr: hdr(dns.TypeCNAME), Target: dns.Fqdn(svc.Spec.ExternalName)}}, true
 		case svc.Spec.ClusterIP == corev1.ClusterIPNone:
 			var rrs []dns.RR
-			for _, ep := range s.endpoints(svc) {
+			for _, ep := range readyEndpoints(svc, s.slicesOf(svc)) {
 				for _, addr := range ep.Addresses {
 					rrs = append(rrs, a(addr))
 				}
@@ -176,7 +176,7 @@ func (s *Server) lookup(name string, q dns.Question) ([]dns.RR, bool) {
 		if err != nil || svc.Spec.ClusterIP != corev1.ClusterIPNone {
 			return nil, false
 		}
-		for _, ep := range s.endpoints(svc) {
+		for _, ep := range readyEndpoints(svc, s.slicesOf(svc)) {
 			if ep.Hostname != nil && strings.EqualFold(*ep.Hostname, l[0]) && len(ep.Addresses) > 0 {
 				return []dns.RR{a(ep.Addresses[0])}, true
 			}
@@ -189,22 +189,28 @@ func (s *Server) lookup(name string, q dns.Question) ([]dns.RR, bool) {
 			return nil, false
 		}
 		port, proto := l[0][1:], strings.ToUpper(l[1][1:])
+		target := l[2] + "." + l[3] + ".svc." + s.zone
+		headless := svc.Spec.ClusterIP == corev1.ClusterIPNone
+		var slices []*discoveryv1.EndpointSlice
+		if headless {
+			slices = s.slicesOf(svc)
+		}
 		var rrs []dns.RR
 		for _, p := range svc.Spec.Ports {
 			if !strings.EqualFold(p.Name, port) || string(p.Protocol) != proto {
 				continue
 			}
-			target := l[2] + "." + l[3] + ".svc." + s.zone
-			if svc.Spec.ClusterIP != corev1.ClusterIPNone {
+			if !headless {
 				rrs = append(rrs, &dns.SRV{Hdr: hdr(dns.TypeSRV), Priority: 0, Weight: 100, Port: uint16(p.Port), Target: target})
 				continue
 			}
-			for _, ep := range s.endpoints(svc) {
+			epPort := uint16(endpointPort(slices, p.Name, p.TargetPort.IntValue(), p.Port))
+			for _, ep := range readyEndpoints(svc, slices) {
 				host := strings.ReplaceAll(ep.Addresses[0], ".", "-")
 				if ep.Hostname != nil {
 					host = *ep.Hostname
 				}
-				rrs = append(rrs, &dns.SRV{Hdr: hdr(dns.TypeSRV), Priority: 0, Weight: 100, Port: uint16(endpointPort(s.slicesOf(svc), p.Name, p.TargetPort.IntValue(), p.Port)), Target: host + "." + target})
+				rrs = append(rrs, &dns.SRV{Hdr: hdr(dns.TypeSRV), Priority: 0, Weight: 100, Port: epPort, Target: host + "." + target})
 			}
 		}
 		return rrs, len(rrs) > 0
@@ -212,10 +218,10 @@ func (s *Server) lookup(name string, q dns.Question) ([]dns.RR, bool) {
 	return nil, false
 }
 
-// endpoints are the ready endpoints of a Service's EndpointSlices.
-func (s *Server) endpoints(svc *corev1.Service) []discoveryv1.Endpoint {
+// readyEndpoints are the ready endpoints of a Service's EndpointSlices.
+func readyEndpoints(svc *corev1.Service, slices []*discoveryv1.EndpointSlice) []discoveryv1.Endpoint {
 	var out []discoveryv1.Endpoint
-	for _, sl := range s.slicesOf(svc) {
+	for _, sl := range slices {
 		if sl.AddressType != discoveryv1.AddressTypeIPv4 {
 			continue
 		}
