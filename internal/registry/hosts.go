@@ -94,12 +94,11 @@ func (s *statusRecorder) WriteHeader(code int) {
 // that has no hosts.toml yet gets one.
 func (r *Registry) mirrorPushes(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		repo, isManifest := strings.CutPrefix(req.URL.Path, "/v2/")
-		if i := strings.Index(repo, "/manifests/"); req.Method != http.MethodPut || !isManifest || i < 0 {
+		path, isAPI := strings.CutPrefix(req.URL.Path, "/v2/")
+		repo, _, isManifest := strings.Cut(path, "/manifests/")
+		if req.Method != http.MethodPut || !isAPI || !isManifest {
 			next.ServeHTTP(w, req)
 			return
-		} else {
-			repo = repo[:i]
 		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, req)
@@ -110,9 +109,7 @@ func (r *Registry) mirrorPushes(next http.Handler) http.Handler {
 		if dir == "" || rec.status != http.StatusCreated || !hostRE.MatchString(host) {
 			return
 		}
-		if _, err := os.Stat(filepath.Join(dir, host, "hosts.toml")); err == nil {
-			return
-		}
+		// writeHost leaves a hosts.toml that says the same alone.
 		if err := r.writeHost(dir, host); err != nil {
 			r.log.Warn("registry: mirroring a newly pushed host", "host", host, "err", err)
 		}
