@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -217,18 +218,11 @@ func nodeJoinCmd(ctx context.Context, args []string) error {
 		if cfg.MaxPods == 0 {
 			cfg.MaxPods = nc.MaxPods
 		}
-		opts := []func(*config.LoadOptions) error{}
-		if *region != "" {
-			opts = append(opts, config.WithRegion(*region))
-		}
-		awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+		awsCfg, err := loadAWSConfig(ctx, *region)
 		if err != nil {
 			return fmt.Errorf("AWS credentials: %w", err)
 		}
 		cfg.Credentials, cfg.Region, cfg.STSEndpoint = awsCfg.Credentials, awsCfg.Region, *stsEndpoint
-		if cfg.Region == "" {
-			cfg.Region = "us-east-1"
-		}
 		if cfg.STSEndpoint == "" && awsCfg.BaseEndpoint != nil {
 			cfg.STSEndpoint = *awsCfg.BaseEndpoint
 		}
@@ -263,18 +257,11 @@ func nodeGetTokenCmd(ctx context.Context, args []string, out io.Writer) error {
 	if fs.NArg() > 0 || *cluster == "" {
 		return fmt.Errorf("give --cluster-name and nothing else\n%s", nodeUsage)
 	}
-	opts := []func(*config.LoadOptions) error{}
-	if *region != "" {
-		opts = append(opts, config.WithRegion(*region))
-	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := loadAWSConfig(ctx, *region)
 	if err != nil {
 		return fmt.Errorf("AWS configuration: %w", err)
-	}
-	if awsCfg.Region == "" {
-		awsCfg.Region = "us-east-1"
 	}
 	if awsCfg.Credentials == nil {
 		return errors.New("no AWS credentials")
@@ -289,4 +276,18 @@ func nodeGetTokenCmd(ctx context.Context, args []string, out io.Writer) error {
 		TypeMeta: metav1.TypeMeta{APIVersion: clientauthv1.SchemeGroupVersion.String(), Kind: "ExecCredential"},
 		Status:   &clientauthv1.ExecCredentialStatus{Token: tok.AccessToken, ExpirationTimestamp: &expiry},
 	})
+}
+
+// loadAWSConfig loads the AWS configuration of the environment, profile
+// and files, in region if given, else the configured one, else us-east-1.
+func loadAWSConfig(ctx context.Context, region string) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err == nil && cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	return cfg, err
 }
