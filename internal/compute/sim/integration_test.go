@@ -224,6 +224,27 @@ func TestSimulatedNodesSharedControlPlane(t *testing.T) {
 			t.Errorf("deployment not available: %v", err)
 		}
 
+		// kube-controller-manager marks the pods of a node whose Lease is
+		// late not ready; kubelet reports them ready again once it is
+		// heard from.
+		marked := pods[0].DeepCopy()
+		for i := range marked.Status.Conditions {
+			if marked.Status.Conditions[i].Type == corev1.PodReady {
+				marked.Status.Conditions[i].Status = corev1.ConditionFalse
+				marked.Status.Conditions[i].Reason = "NodeNotReady"
+			}
+		}
+		if _, err := admin.CoreV1().Pods("default").UpdateStatus(ctx, marked, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			p, err := admin.CoreV1().Pods("default").Get(ctx, marked.Name, metav1.GetOptions{})
+			return err == nil && podReady(p), nil
+		})
+		if err != nil {
+			t.Errorf("pod %s marked not ready was not reported ready again: %v", marked.Name, err)
+		}
+
 		// Scaling to zero deletes the pods gracefully; they go away.
 		began = time.Now()
 		scale, err := admin.AppsV1().Deployments("default").GetScale(ctx, "web", metav1.GetOptions{})

@@ -96,6 +96,9 @@ func (c *Cluster) syncPod(ctx context.Context, key string) (time.Duration, error
 				}
 			}
 		}
+		if err := c.restoreReady(ctx, n, pod, now); err != nil {
+			return 0, err
+		}
 		after, err := c.runPod(ctx, n, pod, now)
 		if err != nil || !hasClaims(pod) {
 			return after, err
@@ -147,12 +150,7 @@ func (c *Cluster) startPod(ctx context.Context, n *node, pod *corev1.Pod, now ti
 		cs.Ready, cs.Started = true, ptr.To(true)
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
 	}
-	ready := corev1.ConditionTrue
-	for _, g := range pod.Spec.ReadinessGates {
-		if condition(st, g.ConditionType) != corev1.ConditionTrue {
-			ready = corev1.ConditionFalse
-		}
-	}
+	ready := readiness(pod, st)
 	for _, typ := range []corev1.PodConditionType{corev1.PodReadyToStartContainers, corev1.PodInitialized, corev1.ContainersReady, corev1.PodScheduled} {
 		setCondition(st, typ, corev1.ConditionTrue, "", t)
 	}
@@ -162,6 +160,41 @@ func (c *Cluster) startPod(ctx context.Context, n *node, pod *corev1.Pod, now ti
 	}
 	c.starts.Store(pod.UID, now)
 	return nil
+}
+
+// readiness is the Ready condition kubelet reports for a pod whose
+// containers are all ready: true unless a readiness gate is not.
+func readiness(pod *corev1.Pod, st *corev1.PodStatus) corev1.ConditionStatus {
+	for _, g := range pod.Spec.ReadinessGates {
+		if condition(st, g.ConditionType) != corev1.ConditionTrue {
+			return corev1.ConditionFalse
+		}
+	}
+	return corev1.ConditionTrue
+}
+
+// restoreReady reports a running pod ready again when someone else marked
+// it not ready, as kube-controller-manager does to the pods of a node whose
+// Lease was late: kubelet owns those conditions, and its status manager
+// writes them back on its next sync once the node is heard from again.
+func (c *Cluster) restoreReady(ctx context.Context, n *node, pod *corev1.Pod, now time.Time) error {
+	if pod.Status.Phase != corev1.PodRunning || len(pod.Status.ContainerStatuses) == 0 {
+		return nil
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.State.Running == nil || !cs.Ready {
+			return nil
+		}
+	}
+	want := readiness(pod, &pod.Status)
+	if condition(&pod.Status, corev1.PodReady) == want && condition(&pod.Status, corev1.ContainersReady) == corev1.ConditionTrue {
+		return nil
+	}
+	st := pod.Status.DeepCopy()
+	t := metav1.NewTime(now)
+	setCondition(st, corev1.ContainersReady, corev1.ConditionTrue, "", t)
+	setCondition(st, corev1.PodReady, want, "", t)
+	return c.writeStatus(ctx, n, pod, st)
 }
 
 // runPod ends or restarts the containers of a pod whose run duration is up.
