@@ -167,8 +167,9 @@ func (c *Cluster) join(ctx context.Context, spec NodeSpec) (*node, error) {
 		WrapTransport:   wrap,
 		// Writes are limited by the Cluster's own limiter, where it
 		// matters; a client-side limit per node would only add latency.
-		QPS:       -1,
-		UserAgent: "berth-sim-kubelet/" + c.cfg.KubeletVersion,
+		QPS:           -1,
+		UserAgent:     "berth-sim-kubelet/" + c.cfg.KubeletVersion,
+		ContentConfig: kubeletContent,
 		// A Proxy function keeps this transport out of client-go's
 		// process-wide TLS transport cache, which never forgets an entry:
 		// every node has its own certificate, and nodes come and go.
