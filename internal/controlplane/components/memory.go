@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"syscall"
 	"time"
 )
 
@@ -20,16 +21,98 @@ const (
 	// CPU before /readyz, and a higher one (or none) leaves the heap
 	// fragmented, 20 to 45 MiB larger for good.
 	idleGCPercent = 50
+	// busyGCPercent is the goal while the control plane is busy (a large
+	// join or rollout): collecting when the heap has tripled takes a
+	// third of the CPU out of a 3,000-pod rollout on 2 cores (see
+	// docs/benchmarks.md), for memory given back once it is idle again.
+	busyGCPercent = 200
 )
 
-// settleGC lowers the garbage collector's goal for the rest of the
-// process's life, unless the process was started with a GOGC of its own.
-// It is process-wide, like the rest of what Run sets.
-func settleGC(log *slog.Logger) {
+// A gcGovernor moves the garbage collector's goal between idleGCPercent
+// and busyGCPercent with the process's CPU use: busy once a sample shows
+// more than busyCores in use, idle again after idleAfter without such a
+// sample. Going idle also hands the memory the busy heap no longer needs
+// back to the system.
+type gcGovernor struct {
+	busyCores float64
+	idleAfter time.Duration
+	// set and free are debug.SetGCPercent and debug.FreeOSMemory, or a
+	// test's.
+	set  func(int) int
+	free func()
+
+	busy     bool
+	lastBusy time.Time
+}
+
+// observe takes the CPU used (in seconds of CPU) over the last elapsed
+// wall time, ending at now, and changes the goal if it should.
+func (g *gcGovernor) observe(cpu, elapsed time.Duration, now time.Time) {
+	if elapsed <= 0 {
+		return
+	}
+	if float64(cpu)/float64(elapsed) > g.busyCores {
+		g.lastBusy = now
+		if !g.busy {
+			g.busy = true
+			g.set(busyGCPercent)
+		}
+		return
+	}
+	if g.busy && now.Sub(g.lastBusy) >= g.idleAfter {
+		g.busy = false
+		g.set(idleGCPercent)
+		g.free()
+	}
+}
+
+// processCPU is the CPU time (user and system) the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// gcSampleInterval is how often the governor looks at the process's CPU.
+const gcSampleInterval = 2 * time.Second
+
+// settleGC sets the garbage collector's goal for the rest of the
+// process's life, unless the process was started with a GOGC of its own:
+// idleGCPercent, raised to busyGCPercent while the process uses more than
+// one of the host's cores. It is process-wide, like the rest of what Run
+// sets.
+func settleGC(ctx context.Context, log *slog.Logger) {
 	if prev := debug.SetGCPercent(idleGCPercent); prev != goDefaultGCPercent {
 		debug.SetGCPercent(prev)
 		log.Debug("keeping the process's GOGC", "gogc", prev)
+		return
 	}
+	g := &gcGovernor{
+		busyCores: 1,
+		idleAfter: 30 * time.Second,
+		set: func(p int) int {
+			log.Debug("garbage collector goal", "gogc", p)
+			return debug.SetGCPercent(p)
+		},
+		free: debug.FreeOSMemory,
+	}
+	go func() {
+		t := time.NewTicker(gcSampleInterval)
+		defer t.Stop()
+		lastCPU, lastAt := processCPU(), time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				cpu := processCPU()
+				g.observe(cpu-lastCPU, now.Sub(lastAt), now)
+				lastCPU, lastAt = cpu, now
+			}
+		}
+	}()
 }
 
 // releaseInterval is how often an idle control plane hands the memory its

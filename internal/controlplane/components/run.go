@@ -170,7 +170,7 @@ func run(ctx context.Context, cfg Config, p pki.Paths, log *slog.Logger, ready f
 	}
 	log.Info("kube-apiserver ready", "after", time.Since(begin).Round(time.Millisecond))
 	s.stopTimeout = componentStopTimeout
-	settleGC(log)
+	settleGC(helpers, log)
 	go releaseMemory(helpers)
 	if ready != nil {
 		ready()
