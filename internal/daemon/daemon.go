@@ -327,6 +327,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	ec2, err := ec2api.New(ec2api.Config{
 		Network: network, Region: cfg.Region, Account: cfg.Account, Instances: instances, Volumes: volumes, CheckProvider: checkProvider,
+		AddressesInUse: ips.InUse,
 		Profiles: func(ctx context.Context, ref string) (*compute.ProfileInfo, error) {
 			p, _, err := iamSvc.InstanceProfileRole(ctx, ref)
 			if p == nil || err != nil {

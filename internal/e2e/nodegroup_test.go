@@ -249,6 +249,18 @@ func TestNodegroupLifecycle(t *testing.T) {
 			t.Errorf("pod %s IP %q not in the VPC", p.Name, p.Status.PodIP)
 		}
 	}
+	// The subnets count the instances' and pods' addresses as used.
+	sub, err := ec.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: subnets[:3]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := 0
+	for _, s := range sub.Subnets {
+		used += 4091 - int(aws.ToInt32(s.AvailableIpAddressCount))
+	}
+	if used != 3+6 {
+		t.Errorf("the node group's subnets have %d addresses in use, want 9 (3 nodes, 6 pods)", used)
+	}
 
 	// Scale up, then down.
 	scale := func(desired int32) {

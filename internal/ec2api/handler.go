@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 
 	"github.com/berthproject/berth/internal/compute"
@@ -46,6 +47,10 @@ type Config struct {
 	// CheckProvider says whether this machine can run the nodes of an
 	// instance provider (the tag berth:provider); nil accepts both.
 	CheckProvider func(provider string) error
+	// AddressesInUse says how many addresses of a subnet instances, pods
+	// and file system mount targets hold, which DescribeSubnets takes off
+	// its availableIpAddressCount as EC2 does; nil counts none.
+	AddressesInUse func(subnet netip.Prefix) int
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	Logger       *slog.Logger

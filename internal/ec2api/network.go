@@ -171,9 +171,14 @@ func subnetTags(s vpc.Subnet) []tag {
 	return []tag{{Key: "Name", Value: "berth-default-private-" + s.AZ}, {Key: tagInternalELB, Value: "1"}}
 }
 
-// availableIPs is the subnet's size minus the five addresses AWS reserves.
-func availableIPs(s vpc.Subnet) int {
-	return 1<<(32-s.CIDR.Bits()) - 5
+// availableIPs is the subnet's size minus the five addresses AWS reserves
+// and those in use.
+func (h *Handler) availableIPs(s vpc.Subnet) int {
+	n := 1<<(32-s.CIDR.Bits()) - 5
+	if h.cfg.AddressesInUse != nil {
+		n -= h.cfg.AddressesInUse(s.CIDR)
+	}
+	return max(n, 0)
 }
 
 func (h *Handler) subnetArn(s vpc.Subnet) string {
@@ -209,7 +214,7 @@ func (h *Handler) subnetAttr(s vpc.Subnet, name string) []string {
 	case "availability-zone-id", "availabilityZoneId":
 		return []string{s.AZID}
 	case "available-ip-address-count":
-		return []string{strconv.Itoa(availableIPs(s))}
+		return []string{strconv.Itoa(h.availableIPs(s))}
 	case "cidr-block", "cidrBlock", "cidr":
 		return []string{s.CIDR.String()}
 	case "default-for-az", "defaultForAz":
@@ -261,7 +266,7 @@ func (h *Handler) describeSubnets(c *call) (any, error) {
 			OwnerID:                       h.cfg.Account,
 			VpcID:                         s.VpcID,
 			CidrBlock:                     s.CIDR.String(),
-			AvailableIPAddressCount:       availableIPs(s),
+			AvailableIPAddressCount:       h.availableIPs(s),
 			AvailabilityZone:              s.AZ,
 			AvailabilityZoneID:            s.AZID,
 			DefaultForAz:                  s.Public,

@@ -107,6 +107,20 @@ func (m *SubnetAllocator) Release(owner string) {
 	}
 }
 
+// InUse returns how many addresses of subnet are taken.
+func (m *SubnetAllocator) InUse(subnet netip.Prefix) int {
+	subnet = subnet.Masked()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for a := range m.byAddr {
+		if subnet.Contains(a) {
+			n++
+		}
+	}
+	return n
+}
+
 // Len returns how many addresses are taken.
 func (m *SubnetAllocator) Len() int {
 	m.mu.Lock()

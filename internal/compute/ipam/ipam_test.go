@@ -104,3 +104,26 @@ func TestIPAMOwners(t *testing.T) {
 		t.Error("Allocate in a /30 succeeded")
 	}
 }
+
+func TestIPAMInUse(t *testing.T) {
+	m := NewSubnetAllocator()
+	a := netip.MustParsePrefix("10.0.1.0/24")
+	for i := range 3 {
+		if _, err := m.Allocate(fmt.Sprintf("pod/%d", i), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !m.Reserve("node/n", netip.MustParseAddr("10.0.2.9")) {
+		t.Fatal("reserve refused")
+	}
+	m.Release("pod/1")
+	if got := m.InUse(a); got != 2 {
+		t.Errorf("InUse(%s) = %d, want 2", a, got)
+	}
+	if got := m.InUse(netip.MustParsePrefix("10.0.2.7/24")); got != 1 {
+		t.Errorf("InUse(10.0.2.7/24) = %d, want 1 (the prefix is masked)", got)
+	}
+	if got := m.InUse(netip.MustParsePrefix("10.0.3.0/24")); got != 0 {
+		t.Errorf("InUse of an unused subnet = %d", got)
+	}
+}
