@@ -63,7 +63,9 @@ type Config struct {
 	Volumes Volumes
 	Changes Watcher
 	Logger  *slog.Logger
-	// JoinWorkers is how many nodes may be joining at once (default 64).
+	// JoinWorkers is how many nodes may be joining at once (default 256:
+	// a join mostly waits for the control plane to approve and sign its
+	// CSR, so with 64 a 1,000-node join was paced by latency, not CPU).
 	JoinWorkers int
 	// MaxJoinFailures is how many failed joins terminate an instance
 	// (default 5).
@@ -111,7 +113,7 @@ func New(cfg Config) (*Controller, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.JoinWorkers == 0 {
-		cfg.JoinWorkers = 64
+		cfg.JoinWorkers = 256
 	}
 	if cfg.MaxJoinFailures == 0 {
 		cfg.MaxJoinFailures = 5
@@ -181,7 +183,7 @@ func (c *Controller) Start(ctx context.Context) error {
 			case compute.KindInstance:
 				c.instances.Add(ev.Key)
 				if in, _, err := c.svc.Instance(ctx, ev.Key); err == nil && in.Group != "" {
-					c.groups.Add(in.Group)
+					c.groups.AddAfter(in.Group, reconcile.Settle)
 				}
 			case compute.KindGroup:
 				c.groups.Add(ev.Key)

@@ -104,7 +104,7 @@ func (c *Controller) Start(ctx context.Context) error {
 		case compute.KindInstance:
 			if in, _, err := c.cfg.Compute.Instance(ctx, ev.Key); err == nil && in.Group != "" {
 				if ng := in.Tags[compute.TagNodegroupName]; ng != "" {
-					c.queue.Add(ngsvc.Key(in.Cluster, ng))
+					c.queue.AddAfter(ngsvc.Key(in.Cluster, ng), reconcile.Settle)
 				}
 			}
 		}

@@ -14,6 +14,12 @@ import (
 	"github.com/berthproject/berth/internal/store"
 )
 
+// Settle is how long a controller lets the changes of a group's members
+// gather before it reconciles the group: a reconcile looks at every
+// member, and a thousand nodes joining at once would otherwise make a
+// thousand reconciles of the same group.
+const Settle = 100 * time.Millisecond
+
 // RetryAfter is returned by a reconcile that is not finished but did
 // nothing wrong: the key comes back after the delay, without the
 // rate limiter's failure backoff and without a warning.
