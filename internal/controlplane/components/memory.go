@@ -32,7 +32,9 @@ const (
 // and busyGCPercent with the process's CPU use: busy once a sample shows
 // more than busyCores in use, idle again after idleAfter without such a
 // sample. Going idle also hands the memory the busy heap no longer needs
-// back to the system.
+// back to the system. Samples span gcWindow: over a shorter one, a
+// collection of a large idle heap (a core for a second or more) would
+// itself look busy, and the goal would rise for nothing.
 type gcGovernor struct {
 	busyCores float64
 	idleAfter time.Duration
@@ -75,14 +77,18 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// gcSampleInterval is how often the governor looks at the process's CPU.
-const gcSampleInterval = 2 * time.Second
+// The governor looks at the process's CPU every gcSampleInterval, over
+// the last gcWindow.
+const (
+	gcSampleInterval = 2 * time.Second
+	gcWindow         = 3 * gcSampleInterval
+)
 
 // settleGC sets the garbage collector's goal for the rest of the
 // process's life, unless the process was started with a GOGC of its own:
-// idleGCPercent, raised to busyGCPercent while the process uses more than
-// one of the host's cores. It is process-wide, like the rest of what Run
-// sets.
+// idleGCPercent, raised to busyGCPercent while the process keeps more
+// than 1.2 of the host's cores busy. It is process-wide, like the rest of
+// what Run sets.
 func settleGC(ctx context.Context, log *slog.Logger) {
 	if prev := debug.SetGCPercent(idleGCPercent); prev != goDefaultGCPercent {
 		debug.SetGCPercent(prev)
@@ -90,10 +96,10 @@ func settleGC(ctx context.Context, log *slog.Logger) {
 		return
 	}
 	g := &gcGovernor{
-		busyCores: 1,
+		busyCores: 1.2,
 		idleAfter: 30 * time.Second,
 		set: func(p int) int {
-			log.Debug("garbage collector goal", "gogc", p)
+			log.Info("garbage collector goal", "gogc", p)
 			return debug.SetGCPercent(p)
 		},
 		free: debug.FreeOSMemory,
@@ -101,15 +107,22 @@ func settleGC(ctx context.Context, log *slog.Logger) {
 	go func() {
 		t := time.NewTicker(gcSampleInterval)
 		defer t.Stop()
-		lastCPU, lastAt := processCPU(), time.Now()
+		type sample struct {
+			cpu time.Duration
+			at  time.Time
+		}
+		window := []sample{{processCPU(), time.Now()}}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case now := <-t.C:
-				cpu := processCPU()
-				g.observe(cpu-lastCPU, now.Sub(lastAt), now)
-				lastCPU, lastAt = cpu, now
+				window = append(window, sample{processCPU(), now})
+				if len(window) > int(gcWindow/gcSampleInterval)+1 {
+					window = window[1:]
+				}
+				first, last := window[0], window[len(window)-1]
+				g.observe(last.cpu-first.cpu, last.at.Sub(first.at), now)
 			}
 		}
 	}()
