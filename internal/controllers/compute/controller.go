@@ -95,6 +95,7 @@ type Controller struct {
 	svc       *compute.Service
 	instances workqueue.TypedRateLimitingInterface[string]
 	groups    workqueue.TypedRateLimitingInterface[string]
+	settle    reconcile.Coalescer // group keys queued by their instances' changes
 	writes    *batcher
 
 	// ctx is Start's, for the drains that run in the background.
@@ -183,7 +184,7 @@ func (c *Controller) Start(ctx context.Context) error {
 			case compute.KindInstance:
 				c.instances.Add(ev.Key)
 				if in, _, err := c.svc.Instance(ctx, ev.Key); err == nil && in.Group != "" {
-					c.groups.AddAfter(in.Group, reconcile.Settle)
+					c.settle.Add(c.groups, in.Group)
 				}
 			case compute.KindGroup:
 				c.groups.Add(ev.Key)

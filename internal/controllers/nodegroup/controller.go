@@ -57,9 +57,10 @@ type Config struct {
 
 // Controller reconciles node groups.
 type Controller struct {
-	cfg   Config
-	log   *slog.Logger
-	queue workqueue.TypedRateLimitingInterface[string]
+	cfg    Config
+	log    *slog.Logger
+	queue  workqueue.TypedRateLimitingInterface[string]
+	settle reconcile.Coalescer // node group keys queued by their instances' changes
 }
 
 // New checks cfg and returns a Controller.
@@ -104,7 +105,7 @@ func (c *Controller) Start(ctx context.Context) error {
 		case compute.KindInstance:
 			if in, _, err := c.cfg.Compute.Instance(ctx, ev.Key); err == nil && in.Group != "" {
 				if ng := in.Tags[compute.TagNodegroupName]; ng != "" {
-					c.queue.AddAfter(ngsvc.Key(in.Cluster, ng), reconcile.Settle)
+					c.settle.Add(c.queue, ngsvc.Key(in.Cluster, ng))
 				}
 			}
 		}

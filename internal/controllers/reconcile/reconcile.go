@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
@@ -14,11 +15,46 @@ import (
 	"github.com/berthproject/berth/internal/store"
 )
 
-// Settle is how long a controller lets the changes of a group's members
-// gather before it reconciles the group: a reconcile looks at every
-// member, and a thousand nodes joining at once would otherwise make a
-// thousand reconciles of the same group.
-const Settle = 100 * time.Millisecond
+// Settle is how often at most a Coalescer lets a key through.
+const Settle = 50 * time.Millisecond
+
+// A Coalescer queues the keys of groups whose members change: the first
+// change of a group is reconciled at once, a burst of them at most once
+// per Settle. A group's reconcile looks at every member, and a thousand
+// nodes joining at once would otherwise make a thousand reconciles of the
+// same group. Its zero value is ready to use.
+type Coalescer struct {
+	mu   sync.Mutex
+	keys map[string]coalesced
+}
+
+type coalesced struct {
+	next      time.Time // before it, a change waits
+	scheduled time.Time // when the key was last queued to come, if later
+}
+
+// Add queues key on q now, or once its Settle is up unless it is already
+// coming.
+func (c *Coalescer) Add(q workqueue.TypedDelayingInterface[string], key string) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys == nil {
+		c.keys = map[string]coalesced{}
+	}
+	k := c.keys[key]
+	switch {
+	case now.Before(k.scheduled):
+		// The reconcile to come will see this change.
+	case !now.Before(k.next):
+		k.next = now.Add(Settle)
+		q.Add(key)
+	default:
+		k.scheduled, k.next = k.next, k.next.Add(Settle)
+		q.AddAfter(key, k.scheduled.Sub(now))
+	}
+	c.keys[key] = k
+}
 
 // RetryAfter is returned by a reconcile that is not finished but did
 // nothing wrong: the key comes back after the delay, without the
