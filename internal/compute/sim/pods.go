@@ -96,7 +96,9 @@ func (c *Cluster) syncPod(ctx context.Context, key string) (time.Duration, error
 				}
 			}
 		}
-		if err := c.restoreReady(ctx, n, pod, now); err != nil {
+		if wrote, err := c.restoreReady(ctx, n, pod, now); wrote || err != nil {
+			// The write's own update brings the pod back; acting on
+			// this copy now would only conflict with it.
 			return 0, err
 		}
 		after, err := c.runPod(ctx, n, pod, now)
@@ -177,24 +179,25 @@ func readiness(pod *corev1.Pod, st *corev1.PodStatus) corev1.ConditionStatus {
 // it not ready, as kube-controller-manager does to the pods of a node whose
 // Lease was late: kubelet owns those conditions, and its status manager
 // writes them back on its next sync once the node is heard from again.
-func (c *Cluster) restoreReady(ctx context.Context, n *node, pod *corev1.Pod, now time.Time) error {
+// It says whether it wrote the pod's status.
+func (c *Cluster) restoreReady(ctx context.Context, n *node, pod *corev1.Pod, now time.Time) (bool, error) {
 	if pod.Status.Phase != corev1.PodRunning || len(pod.Status.ContainerStatuses) == 0 {
-		return nil
+		return false, nil
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.State.Running == nil || !cs.Ready {
-			return nil
+			return false, nil
 		}
 	}
 	want := readiness(pod, &pod.Status)
 	if condition(&pod.Status, corev1.PodReady) == want && condition(&pod.Status, corev1.ContainersReady) == corev1.ConditionTrue {
-		return nil
+		return false, nil
 	}
 	st := pod.Status.DeepCopy()
 	t := metav1.NewTime(now)
 	setCondition(st, corev1.ContainersReady, corev1.ConditionTrue, "", t)
 	setCondition(st, corev1.PodReady, want, "", t)
-	return c.writeStatus(ctx, n, pod, st)
+	return true, c.writeStatus(ctx, n, pod, st)
 }
 
 // runPod ends or restarts the containers of a pod whose run duration is up.
