@@ -3,11 +3,22 @@ package components
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"k8s.io/klog/v2"
+	scheduleroptions "k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+	schedulerconfig "k8s.io/kubernetes/pkg/scheduler/apis/config"
+	"k8s.io/kubernetes/pkg/scheduler/apis/config/latest"
+	schedulervalidation "k8s.io/kubernetes/pkg/scheduler/apis/config/validation"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/names"
+
+	"github.com/berthproject/berth/internal/controlplane/spread"
 	"github.com/berthproject/berth/internal/pki"
 )
 
@@ -152,7 +163,7 @@ func TestComponentFlags(t *testing.T) {
 			return err
 		}},
 		{"kube-scheduler", func() error {
-			_, err := schedulerOptions(schedulerArgs(cfg, "/sched.kubeconfig"))
+			_, err := schedulerOptions(schedulerArgs(cfg, "/scheduler-config.yaml"))
 			return err
 		}},
 	} {
@@ -161,5 +172,50 @@ func TestComponentFlags(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestSchedulerConfig loads the configuration file as kube-scheduler does
+// and finds its defaults in it, PodTopologySpread's place taken by berth's
+// plugin with the same weight, and the client settings.
+func TestSchedulerConfig(t *testing.T) {
+	b, err := schedulerConfig("/sched.kubeconfig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), schedulerConfigFile)
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := scheduleroptions.LoadConfigFromFile(klog.Background(), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schedulervalidation.ValidateKubeSchedulerConfiguration(got); err != nil {
+		t.Fatal(err)
+	}
+	def, err := latest.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(def.Profiles[0].Plugins.MultiPoint.Enabled)
+	i := slices.IndexFunc(want, func(p schedulerconfig.Plugin) bool { return p.Name == names.PodTopologySpread })
+	if i < 0 || want[i].Weight == 0 {
+		t.Fatalf("defaults: %+v", want)
+	}
+	want[i].Name = spread.Name
+	if len(got.Profiles) != 1 {
+		t.Fatalf("%d profiles", len(got.Profiles))
+	}
+	p := got.Profiles[0]
+	if !slices.Equal(p.Plugins.MultiPoint.Enabled, want) {
+		t.Errorf("multiPoint plugins\n got %+v\nwant %+v", p.Plugins.MultiPoint.Enabled, want)
+	}
+	if p.SchedulerName != "default-scheduler" {
+		t.Errorf("scheduler name %q", p.SchedulerName)
+	}
+	c := got.ClientConnection
+	if c.Kubeconfig != "/sched.kubeconfig" || c.QPS != 1000 || c.Burst != 2000 || got.EnableProfiling {
+		t.Errorf("client %+v, profiling %v", c, got.EnableProfiling)
 	}
 }

@@ -26,6 +26,8 @@
 //	etcd/                         etcd's data directory
 //	controller-manager.kubeconfig kube-controller-manager's credentials
 //	scheduler.kubeconfig          kube-scheduler's credentials
+//	scheduler-config.yaml         kube-scheduler's configuration (its default
+//	                              profile, PodTopologySpread memoized: package spread)
 //	logs/kube.log                 klog output of the Kubernetes components
 //	logs/etcd.log                 etcd's log
 package components

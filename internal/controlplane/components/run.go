@@ -180,7 +180,7 @@ func run(ctx context.Context, cfg Config, p pki.Paths, log *slog.Logger, ready f
 		return runControllerManager(ctx, controllerManagerArgs(cfg, p, filepath.Join(cfg.Dir, controllerManagerKubeconfig)))
 	})
 	s.start("kube-scheduler", func(ctx context.Context) error {
-		return runScheduler(ctx, schedulerArgs(cfg, filepath.Join(cfg.Dir, schedulerKubeconfig)))
+		return runScheduler(ctx, cfg)
 	})
 	s.start("csr-controllers", func(ctx context.Context) error {
 		return runCSRControllers(ctx, filepath.Join(cfg.Dir, csrControllersKubeconfig), p)
