@@ -104,7 +104,7 @@ func BenchmarkIdleClusterRSS(b *testing.B) {
 			waitActive(b, c, fmt.Sprintf("idle-%d", i), 3*time.Minute)
 		}
 		time.Sleep(settle)
-		var total, maxRSS float64
+		var total, maxRSS, pss, anon float64
 		for i := range clusters {
 			pid, ok := d.controlPlanePID(fmt.Sprintf("idle-%d", i))
 			if !ok {
@@ -113,11 +113,35 @@ func BenchmarkIdleClusterRSS(b *testing.B) {
 			mb := rssMB(b, pid)
 			total += mb
 			maxRSS = max(maxRSS, mb)
+			pss += smapsMB(b, pid, "Pss:")
+			anon += smapsMB(b, pid, "Anonymous:")
 		}
 		b.ReportMetric(total/clusters, "MB/cluster")
 		b.ReportMetric(maxRSS, "max-MB")
+		// RSS counts the berth binary's pages, which every control plane
+		// and the daemon share (PSS divides them), and how many of them
+		// are resident depends on the page cache: right after the binary
+		// is linked its pages are large folios, mapped whole.
+		b.ReportMetric(pss/clusters, "PSS-MB/cluster")
+		b.ReportMetric(anon/clusters, "anon-MB/cluster")
 		b.ReportMetric(rssMB(b, d.cmd.Process.Pid), "daemon-MB")
 	}
+}
+
+// smapsMB is a field of /proc/PID/smaps_rollup in MB.
+func smapsMB(b testing.TB, pid int, field string) float64 {
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "smaps_rollup"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	b.Fatalf("no %s in smaps_rollup", field)
+	return 0
 }
 
 func rssMB(b testing.TB, pid int) float64 {
