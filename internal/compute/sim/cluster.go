@@ -27,6 +27,7 @@ import (
 	storagev1client "k8s.io/client-go/kubernetes/typed/storage/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/component-base/version"
@@ -223,6 +224,11 @@ type node struct {
 	plugins map[string]*plugin
 	info    map[string]*csi.NodeGetInfoResponse
 	mounts  map[types.UID][]mounted
+
+	// The node's event recorder, started on first use (events.go).
+	eventsOnce sync.Once
+	events     record.EventRecorder
+	stopEvents func()
 }
 
 // NewCluster checks cfg and returns a Cluster with no nodes.
@@ -478,6 +484,10 @@ func (c *Cluster) RemoveNode(name string) {
 	}
 	c.ips.Release(nodeOwner(name))
 	c.unmountAll(n)
+	n.eventsOnce.Do(func() {}) // no recorder starts after this
+	if n.stopEvents != nil {
+		n.stopEvents()
+	}
 	n.http.CloseIdleConnections()
 	c.log.Debug("node stopped", "node", name)
 }

@@ -423,6 +423,85 @@ func TestSimulatedNodesSharedControlPlane(t *testing.T) {
 			t.Logf("removed node's Ready condition after %s: %s", time.Since(removedAt).Round(time.Second), readyStatus(n))
 		}
 	})
+
+	t.Run("no free address", func(t *testing.T) { testNoFreeAddress(ctx, t, c, admin) })
+}
+
+// testNoFreeAddress fills a /28 (11 usable addresses, AWS keeps 5; the node
+// takes one) with 11 pods: ten run, the eleventh waits with kubelet's
+// FailedCreatePodSandBox event, as on EKS with the VPC CNI, and runs once
+// another pod frees an address.
+func testNoFreeAddress(ctx context.Context, t *testing.T, c *Cluster, admin kubernetes.Interface) {
+	small := netip.MustParsePrefix("10.0.99.0/28")
+	// The taint keeps the earlier subtest's DaemonSet off the node.
+	spec := testNodeSpec("ng-small", netip.MustParseAddr("10.0.99.4"), small, 29,
+		[]corev1.Taint{{Key: "example.com/crowd", Effect: corev1.TaintEffectNoSchedule}})
+	if err := c.AddNode(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	defer c.RemoveNode(spec.Name)
+	for i := range 11 {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("crowd-%d", i), Namespace: "default", Labels: map[string]string{"app": "crowd"}},
+			Spec: corev1.PodSpec{NodeName: spec.Name, TerminationGracePeriodSeconds: ptr.To[int64](0),
+				Containers: []corev1.Container{{Name: "main", Image: "busybox"}}},
+		}
+		if _, err := admin.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every pod runs or waits with the event; at least one waits (other
+	// pods on the node, such as DaemonSets tolerating every taint, may
+	// hold addresses too).
+	var running []corev1.Pod
+	waiting := map[string]corev1.Event{}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		list, err := admin.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=crowd"})
+		if err != nil {
+			return false, err
+		}
+		evs, err := admin.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "reason=FailedCreatePodSandBox"})
+		if err != nil {
+			return false, err
+		}
+		running, waiting = nil, map[string]corev1.Event{}
+		for _, p := range list.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				running = append(running, p)
+				continue
+			}
+			for _, e := range evs.Items {
+				if e.InvolvedObject.UID == p.UID {
+					waiting[p.Name] = e
+				}
+			}
+		}
+		return len(waiting) > 0 && len(running)+len(waiting) == 11, nil
+	})
+	if err != nil {
+		t.Fatalf("pods running %d, waiting with an event %d: %v", len(running), len(waiting), err)
+	}
+	for _, p := range running {
+		if ip, err := netip.ParseAddr(p.Status.PodIP); err != nil || !small.Contains(ip) {
+			t.Errorf("pod %s IP %q not in %s", p.Name, p.Status.PodIP, small)
+		}
+	}
+	for name, e := range waiting {
+		if e.Type != corev1.EventTypeWarning || e.Source.Component != "kubelet" || e.Source.Host != spec.Name ||
+			!strings.Contains(e.Message, "failed to assign an IP address to container") {
+			t.Errorf("pod %s: event %s %s from %+v: %s", name, e.Type, e.Reason, e.Source, e.Message)
+		}
+	}
+	// Freeing as many addresses as pods wait lets them all run.
+	for _, p := range running[:len(waiting)] {
+		if err := admin.CoreV1().Pods("default").Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitPods(ctx, t, admin, "app=crowd", 11-len(waiting), func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	if err := admin.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{LabelSelector: "app=crowd"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // testFakeClock runs a second Cluster on a fake clock next to the first:

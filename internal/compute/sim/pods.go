@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -13,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
+
+	"github.com/berthproject/berth/internal/compute/ipam"
 )
 
 // Pod annotations the simulation reads.
@@ -82,7 +85,13 @@ func (c *Cluster) syncPod(ctx context.Context, key string) (time.Duration, error
 		if err := c.mountVolumes(ctx, n, pod); err != nil {
 			return 0, err
 		}
-		return 0, c.startPod(ctx, n, pod, now)
+		err := c.startPod(ctx, n, pod, now)
+		if errors.Is(err, ipam.ErrSubnetFull) {
+			c.log.Debug("no address for pod", "pod", key, "subnet", n.spec.Subnet)
+			c.noAddress(ctx, n, pod)
+			return sandboxRetry, nil
+		}
+		return 0, err
 	default:
 		if hasClaims(pod) {
 			// After a restart, the volumes a running pod had are known
