@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	testingclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 )
@@ -247,12 +248,17 @@ func TestSimulatedNodesSharedControlPlane(t *testing.T) {
 
 		// Scaling to zero deletes the pods gracefully; they go away.
 		began = time.Now()
-		scale, err := admin.AppsV1().Deployments("default").GetScale(ctx, "web", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		scale.Spec.Replicas = 0
-		if _, err := admin.AppsV1().Deployments("default").UpdateScale(ctx, "web", scale, metav1.UpdateOptions{}); err != nil {
+		// The Deployment's status may still be moving after the pod above
+		// became ready again: retry on a conflict.
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			scale, err := admin.AppsV1().Deployments("default").GetScale(ctx, "web", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			scale.Spec.Replicas = 0
+			_, err = admin.AppsV1().Deployments("default").UpdateScale(ctx, "web", scale, metav1.UpdateOptions{})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		waitPods(ctx, t, admin, "app=web", 0, nil)
