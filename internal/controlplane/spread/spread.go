@@ -106,6 +106,11 @@ type nodeCount struct {
 	hasHost    bool
 }
 
+// fresh reports whether e counts n as it is now.
+func (e *nodeCount) fresh(n fwk.NodeInfo) bool {
+	return e.info == n && e.generation == n.GetGeneration()
+}
+
 // New builds the plugin from PodTopologySpreadArgs (nil means upstream's
 // defaults: system-defaulted constraints).
 func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
@@ -181,7 +186,7 @@ func (p *Plugin) PreScore(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, f
 	// A zone is a domain when a filtered node is in it; a node without
 	// the label counts in the domain "", as upstream's map lookup has it.
 	for _, n := range filtered {
-		e := p.entry(c, n, selector, pod.Namespace)
+		e := p.entry(c, n)
 		if !slices.Contains(s.zones, e.zone) {
 			s.zones = append(s.zones, e.zone)
 		}
@@ -193,10 +198,7 @@ func (p *Plugin) PreScore(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, f
 	required := nodeaffinity.GetRequiredNodeAffinity(pod)
 	affinity := pod.Spec.NodeSelector != nil || pod.Spec.Affinity != nil && pod.Spec.Affinity.NodeAffinity != nil
 	for i, n := range all {
-		e := &c.nodes[i]
-		if e.info != n || e.generation != n.GetGeneration() {
-			e = p.entry(c, n, selector, pod.Namespace)
-		}
+		e := p.refresh(c, i, n)
 		zone := slices.Index(s.zones, e.zone)
 		if zone < 0 {
 			continue
@@ -270,17 +272,23 @@ func (p *Plugin) forgetOldest() {
 }
 
 // entry is n's count in c, made again if n changed since; p.mu is held.
-func (p *Plugin) entry(c *selectorCounts, n fwk.NodeInfo, selector labels.Selector, namespace string) *nodeCount {
+func (p *Plugin) entry(c *selectorCounts, n fwk.NodeInfo) *nodeCount {
 	i, ok := c.index[n]
 	if !ok {
 		// Not in the snapshot's list (not expected): count, do not keep.
-		e := newNodeCount(n, selector, namespace)
+		e := newNodeCount(n, c.selector, c.namespace)
 		return &e
 	}
+	return p.refresh(c, i, n)
+}
+
+// refresh is c's count of n, at position i, made again if n changed
+// since; p.mu is held.
+func (p *Plugin) refresh(c *selectorCounts, i int, n fwk.NodeInfo) *nodeCount {
 	e := &c.nodes[i]
-	if e.info != n || e.generation != n.GetGeneration() {
+	if !e.fresh(n) {
 		p.computed++
-		*e = newNodeCount(n, selector, namespace)
+		*e = newNodeCount(n, c.selector, c.namespace)
 	}
 	return e
 }
@@ -316,7 +324,7 @@ func (p *Plugin) Score(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, n fw
 		e = s.counts.nodes[i]
 	}
 	p.mu.RUnlock()
-	if e.info == nil || e.generation != n.GetGeneration() {
+	if !e.fresh(n) {
 		e = newNodeCount(n, s.counts.selector, s.counts.namespace)
 	}
 	var score float64
